@@ -1,0 +1,198 @@
+//! Control (ancillary) messages: those sent with a message, and those received with one.
+
+use std::fmt;
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::sys::cmsg;
+
+/// A control message sent with one [`OutputMessage`](crate::OutputMessage).
+#[derive(Debug, Clone, Copy)]
+pub enum ControlMessage<'a> {
+    /// UDP generic segmentation offload (`UDP_SEGMENT`, Linux): the kernel cuts the
+    /// message's payload into datagrams of this many bytes (the last may be shorter).
+    UdpSegment(u16),
+    /// Passes open file descriptors to the peer of a Unix socket (`SCM_RIGHTS`).
+    Rights(&'a [BorrowedFd<'a>]),
+    /// Any other control message, given to the OS as it is.
+    Raw {
+        /// `cmsg_level`, e.g. `libc::IPPROTO_IP`.
+        level: i32,
+        /// `cmsg_type`, e.g. `libc::IP_TOS`.
+        kind: i32,
+        /// The payload, copied into the control buffer unchanged.
+        data: &'a [u8],
+    },
+}
+
+impl ControlMessage<'_> {
+    /// Length of the payload in bytes.
+    pub(crate) fn data_len(&self) -> usize {
+        match self {
+            ControlMessage::UdpSegment(_) => std::mem::size_of::<u16>(),
+            ControlMessage::Rights(fds) => std::mem::size_of_val(*fds),
+            ControlMessage::Raw { data, .. } => data.len(),
+        }
+    }
+}
+
+/// Bytes of control buffer needed to send `messages`, with alignment padding.
+pub(crate) fn space(messages: &[ControlMessage<'_>]) -> usize {
+    messages.iter().map(|m| cmsg::space(m.data_len())).sum()
+}
+
+/// Room for the control messages received with one [`InputMessage`](crate::InputMessage).
+///
+/// Give one to [`InputMessage::control`](crate::InputMessage::control) to receive control
+/// messages (for instance file descriptors on a Unix socket, or UDP GRO segment sizes);
+/// without one, the kernel's control data is not asked for. File descriptors received into
+/// the buffer belong to it until [`take_fds`](Self::take_fds) hands them out; the ones never
+/// taken are closed when the buffer is reused or dropped, so none leak.
+///
+/// ```
+/// use std::io::{IoSlice, IoSliceMut};
+/// use std::os::fd::AsFd;
+/// use mmsg::{ControlBuffer, ControlMessage, Domain, InputMessage, MsgFlags, Socket, Type};
+///
+/// let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM, None)?;
+/// let file = std::fs::File::open("/dev/null")?;
+/// let fds = [file.as_fd()];
+/// let data = [IoSlice::new(b"fd")];
+/// a.send_message(None, &data, &[ControlMessage::Rights(&fds)], MsgFlags::empty(), None)?;
+///
+/// let mut buf = [0u8; 8];
+/// let mut vectors = [IoSliceMut::new(&mut buf)];
+/// let mut control = ControlBuffer::new();
+/// let mut message = InputMessage::new(&mut vectors);
+/// message.control = Some(&mut control);
+/// b.receive_messages(std::slice::from_mut(&mut message), MsgFlags::empty(), None)?;
+/// drop(message);
+/// assert_eq!(control.take_fds().len(), 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct ControlBuffer {
+    /// Aligned for `cmsghdr`, which the kernel requires of the control buffer.
+    buf: [u64; ControlBuffer::WORDS],
+    len: usize,
+    fds_taken: bool,
+}
+
+impl ControlBuffer {
+    const WORDS: usize = 64;
+    /// Capacity in bytes (room for about 120 file descriptors, or many small messages).
+    pub const CAPACITY: usize = Self::WORDS * 8;
+
+    /// An empty buffer.
+    pub fn new() -> Self {
+        ControlBuffer {
+            buf: [0; Self::WORDS],
+            len: 0,
+            fds_taken: false,
+        }
+    }
+
+    /// Bytes of control data the last receive wrote.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the last receive wrote no control data.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The received control messages, parsed.
+    pub fn messages(&self) -> impl Iterator<Item = ReceivedControlMessage<'_>> + '_ {
+        cmsg::Iter::new(self.bytes()).map(|(level, kind, data)| {
+            match cmsg::classify(level, kind, data) {
+                cmsg::Known::UdpGro(size) => ReceivedControlMessage::UdpGroSegment(size),
+                cmsg::Known::Rights(count) if !self.fds_taken => {
+                    ReceivedControlMessage::Rights(count)
+                }
+                _ => ReceivedControlMessage::Raw { level, kind, data },
+            }
+        })
+    }
+
+    /// Takes ownership of the file descriptors received (`SCM_RIGHTS`), in order.
+    pub fn take_fds(&mut self) -> Vec<OwnedFd> {
+        if self.fds_taken {
+            return Vec::new();
+        }
+        self.fds_taken = true;
+        let mut fds = Vec::new();
+        for raw in self.raw_fds() {
+            // SAFETY: the kernel installed these descriptors in this process for this buffer,
+            // and `fds_taken` makes sure they are handed out (or closed) only once.
+            fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
+        }
+        fds
+    }
+
+    /// Closes descriptors nobody took and empties the buffer, ready for the next receive.
+    pub(crate) fn clear(&mut self) {
+        drop(self.take_fds());
+        self.len = 0;
+        self.fds_taken = false;
+    }
+
+    /// The buffer handed to the kernel for a receive.
+    pub(crate) fn as_mut_bytes(&mut self) -> &mut [u64] {
+        &mut self.buf
+    }
+
+    /// Called after a receive wrote `len` bytes.
+    pub(crate) fn set_len(&mut self, len: usize) {
+        self.len = len.min(Self::CAPACITY);
+        self.fds_taken = false;
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &cmsg::as_bytes(&self.buf)[..self.len]
+    }
+
+    fn raw_fds(&self) -> impl Iterator<Item = RawFd> + '_ {
+        cmsg::Iter::new(self.bytes())
+            .filter(|(level, kind, _)| *level == libc::SOL_SOCKET && *kind == libc::SCM_RIGHTS)
+            .flat_map(|(_, _, data)| {
+                data.chunks_exact(std::mem::size_of::<RawFd>())
+                    .map(|c| RawFd::from_ne_bytes(c.try_into().unwrap_or_default()))
+            })
+    }
+}
+
+impl Default for ControlBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for ControlBuffer {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+impl fmt::Debug for ControlBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.messages()).finish()
+    }
+}
+
+/// One control message received, as [`ControlBuffer::messages`] yields it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceivedControlMessage<'a> {
+    /// UDP GRO (`UDP_GRO`): the message was several datagrams of this size coalesced.
+    UdpGroSegment(u16),
+    /// This many file descriptors were received (`SCM_RIGHTS`); take them with
+    /// [`ControlBuffer::take_fds`].
+    Rights(usize),
+    /// Any other control message, as the kernel wrote it.
+    Raw {
+        /// `cmsg_level`.
+        level: i32,
+        /// `cmsg_type`.
+        kind: i32,
+        /// The payload.
+        data: &'a [u8],
+    },
+}

@@ -1,0 +1,163 @@
+//! The send engine: validation, splitting, waiting and the partial-count rules of
+//! `g_socket_send_messages`, over any batch of messages.
+
+use std::io::{self, IoSlice};
+use std::net::{SocketAddr, SocketAddrV6};
+
+use socket2::SockAddr;
+
+use crate::cancellable::Cancellable;
+use crate::control::ControlMessage;
+use crate::error;
+use crate::flags::{IoCondition, MsgFlags};
+use crate::message::OutputMessage;
+use crate::socket::Socket;
+use crate::sys;
+
+/// A batch of datagrams to send: `OutputMessage`s, or any other arrangement (fan-out) that
+/// can say where each goes and what it is made of.
+pub(crate) trait Batch {
+    fn len(&self) -> usize;
+    fn address(&self, index: usize) -> Option<&SockAddr>;
+    fn vectors(&self, index: usize) -> &[IoSlice<'_>];
+    fn control_messages(&self, index: usize) -> &[ControlMessage<'_>];
+    fn set_bytes_sent(&mut self, index: usize, bytes: usize);
+}
+
+impl Batch for [OutputMessage<'_>] {
+    fn len(&self) -> usize {
+        <[OutputMessage<'_>]>::len(self)
+    }
+    fn address(&self, index: usize) -> Option<&SockAddr> {
+        self[index].address
+    }
+    fn vectors(&self, index: usize) -> &[IoSlice<'_>] {
+        self[index].vectors
+    }
+    fn control_messages(&self, index: usize) -> &[ControlMessage<'_>] {
+        self[index].control_messages
+    }
+    fn set_bytes_sent(&mut self, index: usize, bytes: usize) {
+        self[index].bytes_sent = bytes;
+    }
+}
+
+/// Sends `batch` following GLib's rules (see `Socket::send_messages`).
+pub(crate) fn send_batch<B: Batch + ?Sized>(
+    socket: &Socket,
+    batch: &mut B,
+    flags: MsgFlags,
+    cancellable: Option<&Cancellable>,
+) -> io::Result<usize> {
+    if let Some(c) = cancellable {
+        c.check()?;
+    }
+    let total = batch.len();
+    if total == 0 {
+        return Ok(0);
+    }
+    let map_v4 = validate(socket.family(), batch)?;
+    let flags = flags.bits() | sys::MSG_NOSIGNAL;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(socket);
+    let portable = socket.portable_path();
+    let mut sent = 0;
+    while sent < total {
+        if sent > 0 && cancellable.is_some_and(Cancellable::is_cancelled) {
+            return Ok(sent);
+        }
+        let step = {
+            let mut scratch = socket.send_scratch();
+            if portable || total - sent == 1 {
+                sys::send_one(fd, &mut scratch, batch, sent, map_v4, flags)
+            } else {
+                sys::send_batch(fd, &mut scratch, batch, sent, map_v4, flags)
+            }
+        };
+        match step {
+            Ok(count) => sent += count,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if !socket.is_blocking() {
+                    return partial(sent, e);
+                }
+                if let Err(e) = socket.wait(IoCondition::OUT, cancellable) {
+                    return partial(sent, e);
+                }
+            }
+            Err(e) => return partial(sent, e),
+        }
+    }
+    Ok(sent)
+}
+
+/// GLib's rule: an error only when nothing was sent.
+fn partial(sent: usize, err: io::Error) -> io::Result<usize> {
+    if sent > 0 {
+        Ok(sent)
+    } else {
+        Err(err)
+    }
+}
+
+/// Checks every message before anything is sent. Returns whether IPv4 addresses must be
+/// mapped to IPv6 (an IPv6 socket given some).
+fn validate<B: Batch + ?Sized>(family: libc::c_int, batch: &B) -> io::Result<bool> {
+    let mut map_v4 = false;
+    for index in 0..batch.len() {
+        let vectors = batch.vectors(index).len();
+        if vectors > sys::IOV_MAX {
+            return Err(error::invalid_message(
+                index,
+                format_args!(
+                    "{vectors} vectors, more than the {} one system call takes",
+                    sys::IOV_MAX
+                ),
+            ));
+        }
+        let Some(address) = batch.address(index) else {
+            continue;
+        };
+        let given = libc::c_int::from(address.family());
+        let fits = match family {
+            libc::AF_INET6 if given == libc::AF_INET => {
+                map_v4 = true;
+                true
+            }
+            libc::AF_INET | libc::AF_INET6 | libc::AF_UNIX => given == family,
+            // A family mmsg knows nothing of: the OS judges.
+            _ => true,
+        };
+        if !fits {
+            return Err(error::invalid_message(
+                index,
+                format_args!(
+                    "a {} address on a {} socket",
+                    family_name(given),
+                    family_name(family)
+                ),
+            ));
+        }
+    }
+    Ok(map_v4)
+}
+
+fn family_name(family: libc::c_int) -> &'static str {
+    match family {
+        libc::AF_INET => "IPv4",
+        libc::AF_INET6 => "IPv6",
+        libc::AF_UNIX => "Unix",
+        libc::AF_UNSPEC => "unspecified-family",
+        _ => "foreign-family",
+    }
+}
+
+/// The IPv4-mapped IPv6 form of an IPv4 address (`::ffff:a.b.c.d`), as dual-stack IPv6
+/// sockets need it.
+pub(crate) fn ipv4_mapped(address: &SockAddr) -> SockAddr {
+    match address.as_socket() {
+        Some(SocketAddr::V4(v4)) => {
+            SockAddr::from(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0))
+        }
+        _ => address.clone(),
+    }
+}

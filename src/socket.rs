@@ -1,0 +1,495 @@
+//! `Socket`: an OS socket whose descriptor never blocks, with GSocket's blocking emulation.
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockAddr, Type};
+
+use crate::cancellable::Cancellable;
+use crate::condition;
+use crate::control::ControlMessage;
+use crate::flags::{IoCondition, MsgFlags};
+use crate::message::{InputMessage, OutputMessage};
+use crate::{gso, recv, send, sys};
+
+const NO_TIMEOUT: u64 = u64::MAX;
+
+/// A datagram socket that sends and receives many messages per system call.
+///
+/// The descriptor is always non-blocking; "blocking" mode (the default, as in GLib) means that
+/// calls wait with `poll()` on the socket and on the [`Cancellable`]'s wake-up descriptor,
+/// each wait bounded by the socket [`timeout`](Self::timeout).
+///
+/// ```
+/// use std::io::IoSlice;
+/// use mmsg::{Domain, MsgFlags, OutputMessage, SockAddr, Socket, Type};
+///
+/// let receiver = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
+/// receiver.bind(&SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+/// let to = receiver.local_address()?;
+///
+/// let sender = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
+/// let (a, b) = ([IoSlice::new(b"hdr:"), IoSlice::new(b"one")], [IoSlice::new(b"two")]);
+/// let mut messages = [OutputMessage::new(Some(&to), &a), OutputMessage::new(Some(&to), &b)];
+/// assert_eq!(sender.send_messages(&mut messages, MsgFlags::empty(), None)?, 2);
+/// assert_eq!(messages[0].bytes_sent, 7);
+///
+/// let mut buf = [0u8; 16];
+/// let n = receiver.receive(&mut buf, None)?;
+/// assert_eq!(&buf[..n], b"hdr:one");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Socket {
+    inner: socket2::Socket,
+    /// The address family (`AF_*`) addresses are checked against.
+    family: libc::c_int,
+    blocking: AtomicBool,
+    /// Nanoseconds, or `NO_TIMEOUT`.
+    timeout: AtomicU64,
+    portable: AtomicBool,
+    pub(crate) gso: gso::State,
+    send_scratch: Mutex<sys::SendScratch>,
+    recv_scratch: Mutex<sys::RecvScratch>,
+    /// An error met after some datagrams were already received, returned by the next receive.
+    pending_receive_error: Mutex<Option<io::Error>>,
+}
+
+impl Socket {
+    /// Creates a socket (close-on-exec, non-blocking descriptor, blocking mode).
+    ///
+    /// ```
+    /// let socket = mmsg::Socket::new(mmsg::Domain::IPV6, mmsg::Type::DGRAM, None)?;
+    /// assert!(socket.is_blocking());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new(domain: Domain, ty: Type, protocol: Option<Protocol>) -> io::Result<Socket> {
+        let inner = socket2::Socket::new(domain, ty, protocol)?;
+        Self::wrap(inner)
+    }
+
+    /// A connected pair of sockets, e.g. `Socket::pair(Domain::UNIX, Type::DGRAM, None)`.
+    ///
+    /// A Unix datagram pair is the way to see a queue fill up: unlike UDP on loopback, whose
+    /// excess is dropped, a full Unix peer makes the sender wait.
+    pub fn pair(
+        domain: Domain,
+        ty: Type,
+        protocol: Option<Protocol>,
+    ) -> io::Result<(Socket, Socket)> {
+        let (a, b) = socket2::Socket::pair(domain, ty, protocol)?;
+        Ok((Self::wrap(a)?, Self::wrap(b)?))
+    }
+
+    fn wrap(inner: socket2::Socket) -> io::Result<Socket> {
+        inner.set_nonblocking(true)?;
+        let family = sys::socket_family(&inner)?;
+        Ok(Self::assemble(inner, family))
+    }
+
+    /// `inner` must already be non-blocking.
+    fn assemble(inner: socket2::Socket, family: libc::c_int) -> Socket {
+        let gso = gso::State::new(&inner, family);
+        Socket {
+            inner,
+            family,
+            blocking: AtomicBool::new(true),
+            timeout: AtomicU64::new(NO_TIMEOUT),
+            portable: AtomicBool::new(cfg!(feature = "portable") || !sys::HAS_SENDMMSG),
+            gso,
+            send_scratch: Mutex::default(),
+            recv_scratch: Mutex::default(),
+            pending_receive_error: Mutex::new(None),
+        }
+    }
+
+    /// Binds to `address`.
+    pub fn bind(&self, address: &SockAddr) -> io::Result<()> {
+        self.inner.bind(address)
+    }
+
+    /// Connects to `address`: datagram sockets then send with no address and receive only
+    /// from there. A stream connection in progress is waited for (blocking mode), bounded by
+    /// the timeout and `cancellable`.
+    pub fn connect(&self, address: &SockAddr, cancellable: Option<&Cancellable>) -> io::Result<()> {
+        if let Some(c) = cancellable {
+            c.check()?;
+        }
+        match self.inner.connect(address) {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) && self.is_blocking() => {
+                self.wait(IoCondition::OUT, cancellable)?;
+                match self.inner.take_error()? {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_address(&self) -> io::Result<SockAddr> {
+        self.inner.local_addr()
+    }
+
+    /// The address of the connected peer.
+    pub fn remote_address(&self) -> io::Result<SockAddr> {
+        self.inner.peer_addr()
+    }
+
+    /// Chooses whether calls wait (`true`, the default) or return `WouldBlock` at once.
+    pub fn set_blocking(&self, blocking: bool) {
+        self.blocking.store(blocking, Ordering::Relaxed);
+    }
+
+    /// Whether calls wait for readiness.
+    pub fn is_blocking(&self) -> bool {
+        self.blocking.load(Ordering::Relaxed)
+    }
+
+    /// Bounds each wait of a blocking call (`None`, the default: wait forever). Like GLib's,
+    /// the timeout is of inactivity: it starts again at every wait, so a batch that keeps
+    /// making progress is not cut short. A wait that runs out fails with `TimedOut`, or, when
+    /// messages were already sent, ends the call with their count.
+    pub fn set_timeout(&self, timeout: Option<Duration>) {
+        let nanos = timeout.map_or(NO_TIMEOUT, |t| {
+            u64::try_from(t.as_nanos())
+                .unwrap_or(NO_TIMEOUT - 1)
+                .min(NO_TIMEOUT - 1)
+        });
+        self.timeout.store(nanos, Ordering::Relaxed);
+    }
+
+    /// The socket timeout.
+    pub fn timeout(&self) -> Option<Duration> {
+        match self.timeout.load(Ordering::Relaxed) {
+            NO_TIMEOUT => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+
+    /// Turns automatic UDP segmentation offload on or off (on by default where the kernel
+    /// supports it). It changes how many system calls a batch takes, never what is received.
+    pub fn set_segmentation_offload(&self, enabled: bool) {
+        self.gso.set_enabled(enabled);
+    }
+
+    /// Whether batches are sent with UDP segmentation offload.
+    pub fn segmentation_offload(&self) -> bool {
+        self.gso.active(&self.inner)
+    }
+
+    /// Sends with a loop of `sendmsg` (and receives with `recvmsg`) instead of
+    /// `sendmmsg`/`recvmmsg`: the portable path, same behaviour, one call per datagram.
+    /// Where the batch calls do not exist this is always on. The `portable` cargo feature
+    /// makes it the default.
+    pub fn set_portable_path(&self, portable: bool) {
+        self.portable
+            .store(portable || !sys::HAS_SENDMMSG, Ordering::Relaxed);
+    }
+
+    /// Whether the portable one-call-per-datagram path is used.
+    pub fn portable_path(&self) -> bool {
+        self.portable.load(Ordering::Relaxed)
+    }
+
+    /// The underlying socket2 socket, for options mmsg does not wrap.
+    pub fn as_socket2(&self) -> &socket2::Socket {
+        &self.inner
+    }
+
+    /// Sends `messages`, each to its own address, as few system calls as it takes.
+    ///
+    /// Returns how many messages were sent, counted from the front, and writes `bytes_sent`
+    /// of each of them (the others are left as they were):
+    /// - blocking socket: waits until all are sent; returns early only on timeout,
+    ///   cancellation or error, with the count so far;
+    /// - non-blocking socket: sends what fits; `WouldBlock` only when none did;
+    /// - an error is returned only when no message was sent; otherwise the count, and the
+    ///   error comes again with the next call, which starts at the failing message.
+    ///
+    /// Before anything is sent every message is checked: an address of the wrong family, or
+    /// more vectors than one OS call takes, fails the call with `InvalidInput` naming the
+    /// message. An IPv4 address on an IPv6 socket goes out as its IPv4-mapped form. `flags`
+    /// go to the OS as they are (with `MSG_NOSIGNAL`). Batches larger than the OS takes at
+    /// once are split transparently.
+    ///
+    /// ```
+    /// use std::io::IoSlice;
+    /// use mmsg::{Domain, MsgFlags, OutputMessage, Socket, Type};
+    ///
+    /// let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM, None)?;
+    /// let digits = b"0123456789";
+    /// let v0 = [IoSlice::new(&digits[..3])];
+    /// let v1 = [IoSlice::new(&digits[3..5]), IoSlice::new(&digits[5..])];
+    /// let mut batch = [OutputMessage::new(None, &v0), OutputMessage::new(None, &v1)];
+    /// assert_eq!(a.send_messages(&mut batch, MsgFlags::empty(), None)?, 2);
+    /// assert_eq!((batch[0].bytes_sent, batch[1].bytes_sent), (3, 7));
+    ///
+    /// let mut buf = [0u8; 16];
+    /// assert_eq!(b.receive(&mut buf, None)?, 3);
+    /// assert_eq!(&buf[..3], b"012");
+    /// assert_eq!(b.receive(&mut buf, None)?, 7);
+    /// assert_eq!(&buf[..7], b"3456789");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_messages(
+        &self,
+        messages: &mut [OutputMessage<'_>],
+        flags: MsgFlags,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize> {
+        send::send_batch(self, messages, flags, cancellable)
+    }
+
+    /// Sends one datagram to the connected peer; returns the bytes sent.
+    pub fn send(&self, buffer: &[u8], cancellable: Option<&Cancellable>) -> io::Result<usize> {
+        self.send_message(
+            None,
+            &[IoSlice::new(buffer)],
+            &[],
+            MsgFlags::empty(),
+            cancellable,
+        )
+    }
+
+    /// Sends one datagram to `address`; returns the bytes sent.
+    pub fn send_to(
+        &self,
+        address: &SockAddr,
+        buffer: &[u8],
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize> {
+        self.send_message(
+            Some(address),
+            &[IoSlice::new(buffer)],
+            &[],
+            MsgFlags::empty(),
+            cancellable,
+        )
+    }
+
+    /// Sends one datagram gathered from `vectors`, with control messages; returns the bytes
+    /// sent.
+    ///
+    /// ```
+    /// use std::io::IoSlice;
+    /// use mmsg::{Domain, MsgFlags, Socket, Type};
+    ///
+    /// let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM, None)?;
+    /// let text = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    /// let (mut parts, mut at) = (Vec::new(), 0);
+    /// for len in [3, 5, 0, 6, 2, 1, 19] {
+    ///     parts.push(IoSlice::new(&text[at..at + len]));
+    ///     at += len;
+    /// }
+    /// assert_eq!(a.send_message(None, &parts, &[], MsgFlags::empty(), None)?, 36);
+    /// let mut buf = [0u8; 64];
+    /// let n = b.receive(&mut buf, None)?;
+    /// assert_eq!(&buf[..n], &text[..]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_message(
+        &self,
+        address: Option<&SockAddr>,
+        vectors: &[IoSlice<'_>],
+        control_messages: &[ControlMessage<'_>],
+        flags: MsgFlags,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize> {
+        let mut message = [OutputMessage {
+            address,
+            vectors,
+            bytes_sent: 0,
+            control_messages,
+        }];
+        self.send_messages(&mut message, flags, cancellable)?;
+        Ok(message[0].bytes_sent)
+    }
+
+    /// Receives one datagram into `buffer`; returns its length (cut to the buffer).
+    pub fn receive(
+        &self,
+        buffer: &mut [u8],
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize> {
+        self.receive_from(buffer, cancellable).map(|(n, _)| n)
+    }
+
+    /// Receives one datagram into `buffer`; returns its length and the sender. A sender with
+    /// no address (an unnamed Unix socket) is given as an unnamed Unix address.
+    pub fn receive_from(
+        &self,
+        buffer: &mut [u8],
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<(usize, SockAddr)> {
+        let mut vectors = [IoSliceMut::new(buffer)];
+        let mut message = [InputMessage::new(&mut vectors)];
+        self.receive_messages(&mut message, MsgFlags::empty(), cancellable)?;
+        let [InputMessage {
+            address,
+            bytes_received,
+            ..
+        }] = message;
+        let address = match address {
+            Some(address) => address,
+            None => SockAddr::unix("")?,
+        };
+        Ok((bytes_received, address))
+    }
+
+    /// Receives up to `messages.len()` datagrams, filling messages from the front; returns
+    /// how many were filled and writes their `bytes_received`, `address`, `flags` (with
+    /// `TRUNC` where a datagram did not fit) and control messages.
+    ///
+    /// A blocking socket waits for the first datagram (bounded by the timeout and
+    /// `cancellable`), then takes whatever else is already queued without waiting again.
+    /// A non-blocking socket takes what is queued, or fails with `WouldBlock`.
+    ///
+    /// ```
+    /// use std::io::IoSliceMut;
+    /// use mmsg::{Domain, InputMessage, MsgFlags, Socket, Type};
+    ///
+    /// let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM, None)?;
+    /// a.send(b"first", None)?;
+    /// a.send(b"second", None)?;
+    /// let (mut x, mut y, mut z) = ([0u8; 8], [0u8; 8], [0u8; 8]);
+    /// let mut vx = [IoSliceMut::new(&mut x)];
+    /// let mut vy = [IoSliceMut::new(&mut y)];
+    /// let mut vz = [IoSliceMut::new(&mut z)];
+    /// let mut messages = [
+    ///     InputMessage::new(&mut vx),
+    ///     InputMessage::new(&mut vy),
+    ///     InputMessage::new(&mut vz),
+    /// ];
+    /// // Two were queued: both are returned without waiting for a third.
+    /// assert_eq!(b.receive_messages(&mut messages, MsgFlags::empty(), None)?, 2);
+    /// assert_eq!(messages[1].bytes_received, 6);
+    /// # drop(messages);
+    /// assert_eq!(&y[..6], b"second");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn receive_messages(
+        &self,
+        messages: &mut [InputMessage<'_>],
+        flags: MsgFlags,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize> {
+        recv::receive_batch(self, messages, flags, cancellable)
+    }
+
+    /// The conditions among `condition` (plus `ERR`, `HUP`, `NVAL`) that hold now.
+    pub fn condition_check(&self, condition: IoCondition) -> IoCondition {
+        condition::check(self.as_raw_fd(), condition)
+    }
+
+    /// Waits until `condition` holds, bounded by the socket timeout and `cancellable`.
+    pub fn condition_wait(
+        &self,
+        condition: IoCondition,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<()> {
+        self.condition_timed_wait(condition, self.timeout(), cancellable)
+    }
+
+    /// Waits until `condition` holds, for at most `timeout` (`None`: no limit; the socket
+    /// timeout does not apply), or until `cancellable` is cancelled.
+    pub fn condition_timed_wait(
+        &self,
+        condition: IoCondition,
+        timeout: Option<Duration>,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<()> {
+        condition::wait(self.as_raw_fd(), condition, timeout, cancellable).map(drop)
+    }
+
+    // ---- for the engines ----
+
+    /// One blocking-mode wait for `condition`, bounded by the socket timeout.
+    pub(crate) fn wait(
+        &self,
+        condition: IoCondition,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<()> {
+        condition::wait(self.as_raw_fd(), condition, self.timeout(), cancellable).map(drop)
+    }
+
+    pub(crate) fn family(&self) -> libc::c_int {
+        self.family
+    }
+
+    pub(crate) fn send_scratch(&self) -> MutexGuard<'_, sys::SendScratch> {
+        // The scratch holds no state between calls, so a poisoned lock is still usable.
+        self.send_scratch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn recv_scratch(&self) -> MutexGuard<'_, sys::RecvScratch> {
+        self.recv_scratch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn take_pending_receive_error(&self) -> Option<io::Error> {
+        self.pending_receive_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    pub(crate) fn set_pending_receive_error(&self, err: io::Error) {
+        *self
+            .pending_receive_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(err);
+    }
+}
+
+impl AsFd for Socket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+impl AsRawFd for Socket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("fd", &self.as_raw_fd())
+            .field("family", &self.family)
+            .field("blocking", &self.is_blocking())
+            .field("timeout", &self.timeout())
+            .finish()
+    }
+}
+
+/// Wraps an existing socket. Its descriptor is switched to non-blocking (mmsg emulates
+/// blocking mode itself); the `Socket` starts in blocking mode.
+///
+/// The conversions cannot fail for a valid open socket; for a descriptor the OS rejects
+/// (not a socket), later calls return the OS's error.
+impl From<socket2::Socket> for Socket {
+    fn from(inner: socket2::Socket) -> Socket {
+        let _ = inner.set_nonblocking(true);
+        let family = sys::socket_family(&inner).unwrap_or(libc::AF_UNSPEC);
+        Socket::assemble(inner, family)
+    }
+}
+
+impl From<std::net::UdpSocket> for Socket {
+    fn from(socket: std::net::UdpSocket) -> Socket {
+        Socket::from(socket2::Socket::from(socket))
+    }
+}
+
+impl From<std::os::unix::net::UnixDatagram> for Socket {
+    fn from(socket: std::os::unix::net::UnixDatagram) -> Socket {
+        Socket::from(socket2::Socket::from(socket))
+    }
+}

@@ -1,0 +1,163 @@
+//! `sendmsg` and `sendmmsg`: headers built straight over the caller's buffers.
+//!
+//! `IoSlice` is ABI-compatible with `iovec` and `SockAddr` holds a `sockaddr_storage`, so a
+//! header points at the caller's vectors and addresses as they are: nothing is copied but
+//! IPv4 addresses that an IPv6 socket must send as IPv4-mapped, and control messages.
+
+use std::io;
+use std::mem;
+use std::os::fd::RawFd;
+
+use socket2::SockAddr;
+
+use super::{cmsg, cvt, MAX_BATCH};
+use crate::control;
+use crate::send::{ipv4_mapped, Batch};
+
+/// Buffers reused from call to call so that sending does not allocate once warmed up.
+/// They hold nothing between calls: every pointer in them is rewritten before each use.
+#[derive(Default)]
+pub(crate) struct SendScratch {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    headers: Vec<libc::mmsghdr>,
+    /// IPv4-mapped copies of IPv4 addresses, for IPv6 sockets.
+    mapped: Vec<SockAddr>,
+    /// Control messages, aligned for `cmsghdr`.
+    control: Vec<u64>,
+}
+
+// SAFETY: the raw pointers inside the headers are only written and read during one call,
+// by the thread that holds the socket's scratch lock; between calls they are dead values.
+unsafe impl Send for SendScratch {}
+
+impl SendScratch {
+    /// Makes room for messages `start..end` of `batch`: control buffer zeroed and sized,
+    /// mapped addresses reserved, so that no vector reallocates while headers point into it.
+    fn prepare<B: Batch + ?Sized>(&mut self, batch: &B, start: usize, end: usize, map_v4: bool) {
+        let words: usize = (start..end)
+            .map(|i| cmsg::words(control::space(batch.control_messages(i))))
+            .sum();
+        self.control.clear();
+        self.control.resize(words, 0);
+        self.mapped.clear();
+        if map_v4 {
+            self.mapped.reserve(end - start);
+        }
+    }
+}
+
+/// The header for message `index` of `batch`; returns it and the control words it used.
+///
+/// `mapped` must have spare capacity for one more address (`prepare` reserved it), so the
+/// pointer taken into it stays valid while the other headers are built.
+fn header<B: Batch + ?Sized>(
+    batch: &B,
+    index: usize,
+    map_v4: bool,
+    mapped: &mut Vec<SockAddr>,
+    control: &mut [u64],
+) -> (libc::msghdr, usize) {
+    // SAFETY: msghdr is plain old data; all zeroes is a valid value (null pointers, no
+    // lengths), and zeroing also clears the padding fields some libcs have.
+    let mut header: libc::msghdr = unsafe { mem::zeroed() };
+    if let Some(mut address) = batch.address(index) {
+        if map_v4 && address.is_ipv4() {
+            debug_assert!(mapped.len() < mapped.capacity());
+            mapped.push(ipv4_mapped(address));
+            address = &mapped[mapped.len() - 1];
+        }
+        header.msg_name = address.as_ptr() as *mut libc::c_void;
+        header.msg_namelen = address.len();
+    }
+    let vectors = batch.vectors(index);
+    header.msg_iov = vectors.as_ptr() as *mut libc::iovec;
+    header.msg_iovlen = vectors.len() as _;
+    let messages = batch.control_messages(index);
+    let mut used = 0;
+    if !messages.is_empty() {
+        used = cmsg::words(control::space(messages));
+        let region = &mut control[..used];
+        header.msg_controllen = cmsg::encode(region, messages) as _;
+        header.msg_control = region.as_mut_ptr().cast();
+    }
+    (header, used)
+}
+
+/// Sends message `index` of `batch` with one `sendmsg`; records its bytes. Returns 1.
+pub(crate) fn send_one<B: Batch + ?Sized>(
+    fd: RawFd,
+    scratch: &mut SendScratch,
+    batch: &mut B,
+    index: usize,
+    map_v4: bool,
+    flags: libc::c_int,
+) -> io::Result<usize> {
+    scratch.prepare(batch, index, index + 1, map_v4);
+    let (header, _) = header(
+        batch,
+        index,
+        map_v4,
+        &mut scratch.mapped,
+        &mut scratch.control,
+    );
+    // SAFETY: every pointer in `header` (address, vectors, control) points into `batch` or
+    // `scratch`, both borrowed for this whole call and not moved while the kernel reads them;
+    // the lengths beside them are those of the same objects.
+    let rc = unsafe { libc::sendmsg(fd, &header, flags) };
+    let bytes = cvt(rc)?;
+    batch.set_bytes_sent(index, bytes);
+    Ok(1)
+}
+
+/// Sends messages from `start` on (up to the OS limit) with one `sendmmsg`; records the
+/// bytes of those sent and returns how many were.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+pub(crate) fn send_batch<B: Batch + ?Sized>(
+    fd: RawFd,
+    scratch: &mut SendScratch,
+    batch: &mut B,
+    start: usize,
+    map_v4: bool,
+    flags: libc::c_int,
+) -> io::Result<usize> {
+    let end = start + (batch.len() - start).min(MAX_BATCH);
+    scratch.prepare(batch, start, end, map_v4);
+    let SendScratch {
+        headers,
+        mapped,
+        control,
+    } = scratch;
+    headers.clear();
+    headers.reserve(end - start);
+    let mut control_at = 0;
+    for index in start..end {
+        let (msg_hdr, used) = header(batch, index, map_v4, mapped, &mut control[control_at..]);
+        control_at += used;
+        headers.push(libc::mmsghdr {
+            msg_hdr,
+            msg_len: 0,
+        });
+    }
+    // SAFETY: `headers` holds `end - start` initialised headers whose pointers all point into
+    // `batch`, `mapped` or `control`, which are borrowed for the whole call and were sized
+    // before the headers were built (no reallocation since). The kernel writes only `msg_len`.
+    let rc = unsafe { libc::sendmmsg(fd, headers.as_mut_ptr(), headers.len() as _, flags as _) };
+    let sent = cvt(rc as isize)?;
+    for (offset, header) in headers[..sent].iter().enumerate() {
+        batch.set_bytes_sent(start + offset, header.msg_len as usize);
+    }
+    Ok(sent)
+}
+
+/// No `sendmmsg` here: the engine never asks (the portable path is forced on).
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+pub(crate) fn send_batch<B: Batch + ?Sized>(
+    fd: RawFd,
+    scratch: &mut SendScratch,
+    batch: &mut B,
+    start: usize,
+    map_v4: bool,
+    flags: libc::c_int,
+) -> io::Result<usize> {
+    send_one(fd, scratch, batch, start, map_v4, flags)
+}
