@@ -1,0 +1,104 @@
+//! Helpers shared by the integration tests: loopback sockets and bounded receiving.
+#![allow(dead_code)]
+
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mmsg::{Domain, InputMessage, MsgFlags, SockAddr, Socket, Type};
+
+/// How long any test waits for something that should already have happened.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+pub fn addr(s: &str) -> SockAddr {
+    SockAddr::from(s.parse::<SocketAddr>().expect("address literal"))
+}
+
+/// A UDP socket bound to 127.0.0.1 on a free port.
+pub fn udp4() -> Socket {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, None).expect("socket");
+    s.bind(&addr("127.0.0.1:0")).expect("bind");
+    s
+}
+
+/// A UDP socket bound to [::1] on a free port.
+pub fn udp6() -> Socket {
+    let s = Socket::new(Domain::IPV6, Type::DGRAM, None).expect("socket");
+    s.bind(&addr("[::1]:0")).expect("bind");
+    s
+}
+
+/// A dual-stack UDP socket bound to [::] on a free port (IPV6_V6ONLY off).
+pub fn udp6_dual_stack() -> Socket {
+    let s = Socket::new(Domain::IPV6, Type::DGRAM, None).expect("socket");
+    s.as_socket2().set_only_v6(false).expect("v6only off");
+    s.bind(&addr("[::]:0")).expect("bind");
+    s
+}
+
+/// A connected Unix datagram pair.
+pub fn unix_pair() -> (Socket, Socket) {
+    Socket::pair(Domain::UNIX, Type::DGRAM, None).expect("socketpair")
+}
+
+/// Receives datagrams until `count` arrived, each into a buffer of `max` bytes, using
+/// `receive_messages` in batches; fails if they do not all arrive within PATIENCE.
+/// Returns (payload, sender) per datagram, in arrival order.
+pub fn receive_n(socket: &Socket, count: usize, max: usize) -> Vec<(Vec<u8>, Option<SockAddr>)> {
+    let saved = socket.timeout();
+    socket.set_timeout(Some(PATIENCE));
+    let deadline = Instant::now() + PATIENCE;
+    let mut out = Vec::with_capacity(count);
+    let mut bufs = vec![vec![0u8; max]; 64];
+    while out.len() < count {
+        assert!(Instant::now() < deadline, "only {} of {count} datagrams arrived", out.len());
+        let want = (count - out.len()).min(64);
+        let mut slots: Vec<[IoSliceMut; 1]> = bufs[..want]
+            .iter_mut()
+            .map(|b| [IoSliceMut::new(b)])
+            .collect();
+        let mut messages: Vec<InputMessage> =
+            slots.iter_mut().map(|s| InputMessage::new(s)).collect();
+        let n = socket
+            .receive_messages(&mut messages, MsgFlags::empty(), None)
+            .unwrap_or_else(|e| panic!("receive after {} of {count}: {e}", out.len()));
+        let got: Vec<(usize, Option<SockAddr>, MsgFlags)> = messages[..n]
+            .iter()
+            .map(|m| (m.bytes_received, m.address.clone(), m.flags))
+            .collect();
+        drop(messages);
+        drop(slots);
+        for (i, (len, from, flags)) in got.into_iter().enumerate() {
+            assert!(!flags.contains(MsgFlags::TRUNC), "datagram truncated");
+            out.push((bufs[i][..len].to_vec(), from));
+        }
+    }
+    socket.set_timeout(saved);
+    out
+}
+
+/// Asserts that nothing more is queued on `socket` (a non-blocking look).
+pub fn assert_nothing_queued(socket: &Socket) {
+    let was = socket.is_blocking();
+    socket.set_blocking(false);
+    let mut buf = [0u8; 65536];
+    let r = socket.receive(&mut buf, None);
+    socket.set_blocking(was);
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        other => panic!("expected nothing queued, got {other:?}"),
+    }
+}
+
+/// Deterministic test payload: `len` bytes derived from `seed`.
+pub fn payload(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
