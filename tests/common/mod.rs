@@ -53,21 +53,21 @@ pub fn receive_n(socket: &Socket, count: usize, max: usize) -> Vec<(Vec<u8>, Opt
     while out.len() < count {
         assert!(Instant::now() < deadline, "only {} of {count} datagrams arrived", out.len());
         let want = (count - out.len()).min(64);
-        let mut slots: Vec<[IoSliceMut; 1]> = bufs[..want]
-            .iter_mut()
-            .map(|b| [IoSliceMut::new(b)])
-            .collect();
-        let mut messages: Vec<InputMessage> =
-            slots.iter_mut().map(|s| InputMessage::new(s)).collect();
-        let n = socket
-            .receive_messages(&mut messages, MsgFlags::empty(), None)
-            .unwrap_or_else(|e| panic!("receive after {} of {count}: {e}", out.len()));
-        let got: Vec<(usize, Option<SockAddr>, MsgFlags)> = messages[..n]
-            .iter()
-            .map(|m| (m.bytes_received, m.address.clone(), m.flags))
-            .collect();
-        drop(messages);
-        drop(slots);
+        let got: Vec<(usize, Option<SockAddr>, MsgFlags)> = {
+            let mut slots: Vec<[IoSliceMut; 1]> = bufs[..want]
+                .iter_mut()
+                .map(|b| [IoSliceMut::new(b)])
+                .collect();
+            let mut messages: Vec<InputMessage> =
+                slots.iter_mut().map(|s| InputMessage::new(s)).collect();
+            let n = socket
+                .receive_messages(&mut messages, MsgFlags::empty(), None)
+                .unwrap_or_else(|e| panic!("receive after {} of {count}: {e}", out.len()));
+            messages[..n]
+                .iter()
+                .map(|m| (m.bytes_received, m.address.clone(), m.flags))
+                .collect()
+        };
         for (i, (len, from, flags)) in got.into_iter().enumerate() {
             assert!(!flags.contains(MsgFlags::TRUNC), "datagram truncated");
             out.push((bufs[i][..len].to_vec(), from));
