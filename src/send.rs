@@ -58,40 +58,68 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
     }
     let map_v4 = validate(socket.family(), batch)?;
     let flags = flags.bits() | sys::MSG_NOSIGNAL;
-    let fd = std::os::fd::AsRawFd::as_raw_fd(socket);
-    let portable = socket.portable_path();
     let mut sent = 0;
     while sent < total {
         if sent > 0 && cancellable.is_some_and(Cancellable::is_cancelled) {
             return Ok(sent);
         }
-        let step = {
-            let mut scratch = socket.send_scratch();
-            if portable || total - sent == 1 {
-                sys::send_one(fd, &mut scratch, batch, sent, map_v4, flags)
-            } else {
-                sys::send_batch(fd, &mut scratch, batch, sent, map_v4, flags)
-            }
-        };
-        match step {
-            Ok(count) => sent += count,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if !socket.is_blocking() {
-                    return partial(sent, e);
-                }
-                if let Err(e) = socket.wait(IoCondition::OUT, cancellable) {
-                    return partial(sent, e);
-                }
-            }
-            Err(e) => return partial(sent, e),
+        match attempt(socket, batch, sent, map_v4, flags, cancellable) {
+            Outcome::Sent(count) => sent += count,
+            Outcome::Failed(e) | Outcome::Stopped(e) => return partial(sent, e),
         }
     }
     Ok(sent)
 }
 
+/// What one attempt at sending from some message on came to.
+pub(crate) enum Outcome {
+    /// This many messages went (at least one).
+    Sent(usize),
+    /// The OS refused the first message with this error.
+    Failed(io::Error),
+    /// Nothing went and the call must end: would block (non-blocking mode), timed out or
+    /// cancelled while waiting for room.
+    Stopped(io::Error),
+}
+
+/// Sends from message `start` on with one system call, retrying on `EINTR` and, in blocking
+/// mode, waiting for room as long as the socket would block.
+pub(crate) fn attempt<B: Batch + ?Sized>(
+    socket: &Socket,
+    batch: &mut B,
+    start: usize,
+    map_v4: bool,
+    flags: libc::c_int,
+    cancellable: Option<&Cancellable>,
+) -> Outcome {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(socket);
+    loop {
+        let step = {
+            let mut scratch = socket.send_scratch();
+            if socket.portable_path() || batch.len() - start == 1 {
+                sys::send_one(fd, &mut scratch, batch, start, map_v4, flags)
+            } else {
+                sys::send_batch(fd, &mut scratch, batch, start, map_v4, flags)
+            }
+        };
+        match step {
+            Ok(count) => return Outcome::Sent(count),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if !socket.is_blocking() {
+                    return Outcome::Stopped(e);
+                }
+                if let Err(e) = socket.wait(IoCondition::OUT, cancellable) {
+                    return Outcome::Stopped(e);
+                }
+            }
+            Err(e) => return Outcome::Failed(e),
+        }
+    }
+}
+
 /// GLib's rule: an error only when nothing was sent.
-fn partial(sent: usize, err: io::Error) -> io::Result<usize> {
+pub(crate) fn partial(sent: usize, err: io::Error) -> io::Result<usize> {
     if sent > 0 {
         Ok(sent)
     } else {
@@ -104,41 +132,46 @@ fn partial(sent: usize, err: io::Error) -> io::Result<usize> {
 fn validate<B: Batch + ?Sized>(family: libc::c_int, batch: &B) -> io::Result<bool> {
     let mut map_v4 = false;
     for index in 0..batch.len() {
-        let vectors = batch.vectors(index).len();
-        if vectors > sys::IOV_MAX {
-            return Err(error::invalid_message(
-                index,
-                format_args!(
-                    "{vectors} vectors, more than the {} one system call takes",
-                    sys::IOV_MAX
-                ),
-            ));
-        }
-        let Some(address) = batch.address(index) else {
-            continue;
-        };
-        let given = libc::c_int::from(address.family());
-        let fits = match family {
-            libc::AF_INET6 if given == libc::AF_INET => {
-                map_v4 = true;
-                true
-            }
-            libc::AF_INET | libc::AF_INET6 | libc::AF_UNIX => given == family,
-            // A family mmsg knows nothing of: the OS judges.
-            _ => true,
-        };
-        if !fits {
-            return Err(error::invalid_message(
-                index,
-                format_args!(
-                    "a {} address on a {} socket",
-                    family_name(given),
-                    family_name(family)
-                ),
-            ));
+        check_vectors(batch.vectors(index).len())
+            .map_err(|why| error::invalid_message(index, why))?;
+        if let Some(address) = batch.address(index) {
+            map_v4 |=
+                check_address(family, address).map_err(|why| error::invalid_message(index, why))?;
         }
     }
     Ok(map_v4)
+}
+
+/// Whether one message may have this many vectors; if not, why.
+pub(crate) fn check_vectors(count: usize) -> Result<(), String> {
+    if count > sys::IOV_MAX {
+        return Err(format!(
+            "{count} vectors, more than the {} one system call takes",
+            sys::IOV_MAX
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a socket of `family` can send to `address`; `Ok(true)` where the address must be
+/// sent in its IPv4-mapped form. If it cannot, why.
+pub(crate) fn check_address(family: libc::c_int, address: &SockAddr) -> Result<bool, String> {
+    let given = libc::c_int::from(address.family());
+    let fits = match family {
+        libc::AF_INET6 if given == libc::AF_INET => return Ok(true),
+        libc::AF_INET | libc::AF_INET6 | libc::AF_UNIX => given == family,
+        // A family mmsg knows nothing of: the OS judges.
+        _ => true,
+    };
+    if fits {
+        Ok(false)
+    } else {
+        Err(format!(
+            "a {} address on a {} socket",
+            family_name(given),
+            family_name(family)
+        ))
+    }
 }
 
 fn family_name(family: libc::c_int) -> &'static str {
