@@ -51,7 +51,11 @@ pub fn receive_n(socket: &Socket, count: usize, max: usize) -> Vec<(Vec<u8>, Opt
     let mut out = Vec::with_capacity(count);
     let mut bufs = vec![vec![0u8; max]; 64];
     while out.len() < count {
-        assert!(Instant::now() < deadline, "only {} of {count} datagrams arrived", out.len());
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} datagrams arrived",
+            out.len()
+        );
         let want = (count - out.len()).min(64);
         let got: Vec<(usize, Option<SockAddr>, MsgFlags)> = {
             let mut slots: Vec<[IoSliceMut; 1]> = bufs[..want]
