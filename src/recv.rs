@@ -30,6 +30,7 @@ pub(crate) fn receive_batch(
         let step = if socket.portable_path() || messages.len() == 1 {
             receive_each(socket, messages, flags)
         } else {
+            socket.count_syscall();
             sys::recv_batch(
                 socket.as_raw_fd(),
                 &mut socket.recv_scratch(),
@@ -59,6 +60,7 @@ fn receive_each(
     let mut scratch = socket.recv_scratch();
     let mut received = 0;
     while received < messages.len() {
+        socket.count_syscall();
         match sys::recv_one(fd, &mut scratch, &mut messages[received], flags) {
             Ok(()) => received += 1,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

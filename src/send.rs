@@ -94,17 +94,25 @@ pub(crate) fn attempt<B: Batch + ?Sized>(
 ) -> Outcome {
     let fd = std::os::fd::AsRawFd::as_raw_fd(socket);
     loop {
-        let step = {
+        let gso = socket.gso.active();
+        socket.count_syscall();
+        let (step, segmented) = {
             let mut scratch = socket.send_scratch();
             if socket.portable_path() || batch.len() - start == 1 {
-                sys::send_one(fd, &mut scratch, batch, start, map_v4, flags)
+                let step = sys::send_one(fd, &mut scratch, batch, start, map_v4, flags);
+                (step, false)
             } else {
-                sys::send_batch(fd, &mut scratch, batch, start, map_v4, flags)
+                let step = sys::send_batch(fd, &mut scratch, batch, start, map_v4, gso, flags);
+                (step, gso && scratch.first_was_segmented())
             }
         };
         match step {
             Ok(count) => return Outcome::Sent(count),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if segmented && matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) => {
+                // The kernel or route cannot segment: remember, and send plainly from now on.
+                socket.gso.disable_support();
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if !socket.is_blocking() {
                     return Outcome::Stopped(e);

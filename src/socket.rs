@@ -56,6 +56,8 @@ pub struct Socket {
     recv_scratch: Mutex<sys::RecvScratch>,
     /// An error met after some datagrams were already received, returned by the next receive.
     pending_receive_error: Mutex<Option<io::Error>>,
+    /// Send and receive system calls made, for `syscall_count`.
+    syscalls: AtomicU64,
 }
 
 impl Socket {
@@ -103,6 +105,7 @@ impl Socket {
             send_scratch: Mutex::default(),
             recv_scratch: Mutex::default(),
             pending_receive_error: Mutex::new(None),
+            syscalls: AtomicU64::new(0),
         }
     }
 
@@ -180,7 +183,7 @@ impl Socket {
 
     /// Whether batches are sent with UDP segmentation offload.
     pub fn segmentation_offload(&self) -> bool {
-        self.gso.active(&self.inner)
+        self.gso.active()
     }
 
     /// Sends with a loop of `sendmsg` (and receives with `recvmsg`) instead of
@@ -195,6 +198,29 @@ impl Socket {
     /// Whether the portable one-call-per-datagram path is used.
     pub fn portable_path(&self) -> bool {
         self.portable.load(Ordering::Relaxed)
+    }
+
+    /// How many send and receive system calls (`sendmsg`, `sendmmsg`, `recvmsg`,
+    /// `recvmmsg`, failed ones included) this socket has made; waits are not counted.
+    /// Divide by datagrams to see what batching and segmentation offload save.
+    ///
+    /// ```
+    /// use std::io::IoSlice;
+    /// use mmsg::{Domain, MsgFlags, OutputMessage, Socket, Type};
+    ///
+    /// let (a, _b) = Socket::pair(Domain::UNIX, Type::DGRAM, None)?;
+    /// let v = [IoSlice::new(b"x")];
+    /// let mut batch = [OutputMessage::new(None, &v); 10];
+    /// a.send_messages(&mut batch, MsgFlags::empty(), None)?;
+    /// assert_eq!(a.syscall_count(), if a.portable_path() { 10 } else { 1 });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn syscall_count(&self) -> u64 {
+        self.syscalls.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_syscall(&self) {
+        self.syscalls.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The underlying socket2 socket, for options mmsg does not wrap.

@@ -11,7 +11,8 @@ use std::os::fd::RawFd;
 use socket2::SockAddr;
 
 use super::{cmsg, cvt, MAX_BATCH};
-use crate::control;
+use crate::control::{self, ControlMessage};
+use crate::gso;
 use crate::send::{ipv4_mapped, Batch};
 
 /// Buffers reused from call to call so that sending does not allocate once warmed up.
@@ -24,6 +25,20 @@ pub(crate) struct SendScratch {
     mapped: Vec<SockAddr>,
     /// Control messages, aligned for `cmsghdr`.
     control: Vec<u64>,
+    /// What each header of the next `sendmmsg` carries: runs of messages coalesced into one
+    /// segmented send, or single messages.
+    plan: Vec<Run>,
+    /// The vectors of coalesced runs, laid end to end (pointers only: no payload is copied).
+    iovecs: Vec<libc::iovec>,
+}
+
+/// Messages `first..first + count` sent as one header; `segment` > 0 where they are
+/// coalesced into one `UDP_SEGMENT` send of that segment size.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    first: usize,
+    count: usize,
+    segment: usize,
 }
 
 // SAFETY: the raw pointers inside the headers are only written and read during one call,
@@ -31,6 +46,12 @@ pub(crate) struct SendScratch {
 unsafe impl Send for SendScratch {}
 
 impl SendScratch {
+    /// Whether the first header of the last `sendmmsg` was a segmented send, so that an
+    /// `EIO` or `EINVAL` for it can be blamed on segmentation offload.
+    pub(crate) fn first_was_segmented(&self) -> bool {
+        self.plan.first().is_some_and(|run| run.segment > 0)
+    }
+
     /// Makes room for messages `start..end` of `batch`: control buffer zeroed and sized,
     /// mapped addresses reserved, so that no vector reallocates while headers point into it.
     fn prepare<B: Batch + ?Sized>(&mut self, batch: &B, start: usize, end: usize, map_v4: bool) {
@@ -110,7 +131,8 @@ pub(crate) fn send_one<B: Batch + ?Sized>(
 }
 
 /// Sends messages from `start` on (up to the OS limit) with one `sendmmsg`; records the
-/// bytes of those sent and returns how many were.
+/// bytes of those sent and returns how many were. With `gso`, runs of messages that can be
+/// coalesced go as one `UDP_SEGMENT` header each.
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 pub(crate) fn send_batch<B: Batch + ?Sized>(
     fd: RawFd,
@@ -118,35 +140,120 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
     batch: &mut B,
     start: usize,
     map_v4: bool,
+    gso: bool,
     flags: libc::c_int,
 ) -> io::Result<usize> {
-    let end = start + (batch.len() - start).min(MAX_BATCH);
-    scratch.prepare(batch, start, end, map_v4);
+    let segment_space = cmsg::words(cmsg::space(mem::size_of::<u16>()));
+    let (mut control_words, mut run_vectors) = (0, 0);
+    scratch.plan.clear();
+    let mut next = start;
+    while next < batch.len() && scratch.plan.len() < MAX_BATCH {
+        let (count, segment) = if gso { gso::run(batch, next) } else { (1, 0) };
+        if segment > 0 {
+            control_words += segment_space;
+            run_vectors += (next..next + count)
+                .map(|i| batch.vectors(i).len())
+                .sum::<usize>();
+        } else {
+            control_words += cmsg::words(control::space(batch.control_messages(next)));
+        }
+        scratch.plan.push(Run {
+            first: next,
+            count,
+            segment,
+        });
+        next += count;
+    }
     let SendScratch {
         headers,
         mapped,
         control,
+        plan,
+        iovecs,
     } = scratch;
+    // Size every buffer the headers point into before taking any pointer.
+    control.clear();
+    control.resize(control_words, 0);
+    mapped.clear();
+    if map_v4 {
+        mapped.reserve(plan.len());
+    }
+    iovecs.clear();
+    iovecs.reserve(run_vectors);
     headers.clear();
-    headers.reserve(end - start);
+    headers.reserve(plan.len());
     let mut control_at = 0;
-    for index in start..end {
-        let (msg_hdr, used) = header(batch, index, map_v4, mapped, &mut control[control_at..]);
+    for run in plan.iter() {
+        let (msg_hdr, used) = if run.segment == 0 {
+            header(batch, run.first, map_v4, mapped, &mut control[control_at..])
+        } else {
+            run_header(
+                batch,
+                run,
+                map_v4,
+                mapped,
+                iovecs,
+                &mut control[control_at..],
+            )
+        };
         control_at += used;
         headers.push(libc::mmsghdr {
             msg_hdr,
             msg_len: 0,
         });
     }
-    // SAFETY: `headers` holds `end - start` initialised headers whose pointers all point into
-    // `batch`, `mapped` or `control`, which are borrowed for the whole call and were sized
+    // SAFETY: `headers` holds initialised headers whose pointers all point into `batch`,
+    // `mapped`, `iovecs` or `control`, which are borrowed for the whole call and were sized
     // before the headers were built (no reallocation since). The kernel writes only `msg_len`.
     let rc = unsafe { libc::sendmmsg(fd, headers.as_mut_ptr(), headers.len() as _, flags as _) };
-    let sent = cvt(rc as isize)?;
-    for (offset, header) in headers[..sent].iter().enumerate() {
-        batch.set_bytes_sent(start + offset, header.msg_len as usize);
+    let sent_headers = cvt(rc as isize)?;
+    let mut sent = 0;
+    for (run, header) in plan.iter().zip(headers.iter()).take(sent_headers) {
+        if run.segment == 0 {
+            batch.set_bytes_sent(run.first, header.msg_len as usize);
+        } else {
+            for index in run.first..run.first + run.count {
+                let bytes = gso::size(batch, index);
+                batch.set_bytes_sent(index, bytes);
+            }
+        }
+        sent += run.count;
     }
     Ok(sent)
+}
+
+/// The header of a coalesced run: the first message's destination, all the run's vectors
+/// end to end (appended to `iovecs`, which has room reserved), and a `UDP_SEGMENT` control
+/// message. Returns it and the control words it used.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn run_header<B: Batch + ?Sized>(
+    batch: &B,
+    run: &Run,
+    map_v4: bool,
+    mapped: &mut Vec<SockAddr>,
+    iovecs: &mut Vec<libc::iovec>,
+    control: &mut [u64],
+) -> (libc::msghdr, usize) {
+    let (mut header, _) = header(batch, run.first, map_v4, mapped, &mut []);
+    let from = iovecs.len();
+    for index in run.first..run.first + run.count {
+        for vector in batch.vectors(index) {
+            debug_assert!(iovecs.len() < iovecs.capacity());
+            iovecs.push(libc::iovec {
+                iov_base: vector.as_ptr() as *mut libc::c_void,
+                iov_len: vector.len(),
+            });
+        }
+    }
+    let vectors = &iovecs[from..];
+    header.msg_iov = vectors.as_ptr() as *mut libc::iovec;
+    header.msg_iovlen = vectors.len() as _;
+    let segment = [ControlMessage::UdpSegment(run.segment as u16)];
+    let used = cmsg::words(control::space(&segment));
+    let region = &mut control[..used];
+    header.msg_controllen = cmsg::encode(region, &segment) as _;
+    header.msg_control = region.as_mut_ptr().cast();
+    (header, used)
 }
 
 /// No `sendmmsg` here: the engine never asks (the portable path is forced on).
@@ -157,6 +264,7 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
     batch: &mut B,
     start: usize,
     map_v4: bool,
+    _gso: bool,
     flags: libc::c_int,
 ) -> io::Result<usize> {
     send_one(fd, scratch, batch, start, map_v4, flags)

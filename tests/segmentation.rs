@@ -1,0 +1,217 @@
+//! Automatic UDP segmentation offload: receivers see exactly the datagrams they would
+//! without it, in the same order, and counts and `bytes_sent` are unchanged.
+
+mod common;
+use common::*;
+
+use std::io::IoSlice;
+
+use mmsg::{ControlMessage, MsgFlags, OutputMessage, SockAddr, Socket};
+
+/// A batch description: (receiver index, vector lengths, with a control message).
+type Plan = Vec<(usize, Vec<usize>, bool)>;
+
+/// Sends `plan` from `sender` to `receivers` in one call and checks that every receiver
+/// got its datagrams, byte for byte, in order. Returns the bytes_sent of each message.
+fn send_and_check(sender: &Socket, receivers: &[Socket], plan: &Plan) -> Vec<usize> {
+    let addresses: Vec<SockAddr> = receivers
+        .iter()
+        .map(|r| r.local_address().unwrap())
+        .collect();
+    let bodies: Vec<Vec<Vec<u8>>> = plan
+        .iter()
+        .enumerate()
+        .map(|(i, (_, lens, _))| {
+            lens.iter()
+                .enumerate()
+                .map(|(j, &len)| payload((i * 16 + j) as u64, len))
+                .collect()
+        })
+        .collect();
+    let vectors: Vec<Vec<IoSlice>> = bodies
+        .iter()
+        .map(|b| b.iter().map(|v| IoSlice::new(v)).collect())
+        .collect();
+    let tos = [ControlMessage::Raw {
+        level: libc::IPPROTO_IP,
+        kind: libc::IP_TOS,
+        data: &0i32.to_ne_bytes(),
+    }];
+    let mut messages: Vec<OutputMessage> = plan
+        .iter()
+        .zip(&vectors)
+        .map(|((to, _, control), v)| {
+            let m = OutputMessage::new(Some(&addresses[*to]), v);
+            if *control {
+                m.with_control_messages(&tos)
+            } else {
+                m
+            }
+        })
+        .collect();
+    let sent = sender
+        .send_messages(&mut messages, MsgFlags::empty(), None)
+        .expect("send");
+    assert_eq!(sent, plan.len());
+    for (i, r) in receivers.iter().enumerate() {
+        let expected: Vec<Vec<u8>> = plan
+            .iter()
+            .zip(&bodies)
+            .filter(|((to, _, _), _)| *to == i)
+            .map(|(_, b)| b.concat())
+            .collect();
+        let got: Vec<Vec<u8>> = receive_n(r, expected.len(), 65536)
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        assert_eq!(got.len(), expected.len());
+        for (k, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(g, e, "receiver {i}, datagram {k}");
+        }
+        assert_nothing_queued(r);
+    }
+    messages.iter().map(|m| m.bytes_sent).collect()
+}
+
+fn receivers(n: usize) -> Vec<Socket> {
+    (0..n)
+        .map(|_| {
+            let r = udp4();
+            r.as_socket2().set_recv_buffer_size(8 << 20).unwrap();
+            r
+        })
+        .collect()
+}
+
+/// The same plan with offload on and off gives the same counts, bytes and datagrams.
+/// Returns the system calls made with offload and without.
+fn check_both_ways(plan: Plan, receiver_count: usize) -> (u64, u64) {
+    let rs = receivers(receiver_count);
+    let sender = udp4();
+    assert!(
+        sender.segmentation_offload(),
+        "UDP GSO expected on this kernel"
+    );
+    let with = send_and_check(&sender, &rs, &plan);
+    let calls_with = sender.syscall_count();
+    sender.set_segmentation_offload(false);
+    assert!(!sender.segmentation_offload());
+    let without = send_and_check(&sender, &rs, &plan);
+    let calls_without = sender.syscall_count() - calls_with;
+    assert_eq!(with, without);
+    let expected: Vec<usize> = plan.iter().map(|(_, l, _)| l.iter().sum()).collect();
+    assert_eq!(with, expected);
+    (calls_with, calls_without)
+}
+
+#[test]
+fn equal_datagrams_to_one_destination() {
+    let plan = (0..64).map(|_| (0, vec![12, 1188], false)).collect();
+    let (with, without) = check_both_ways(plan, 1);
+    // sendmmsg of one segmented header, against sendmmsg of 64 headers: one call each,
+    // unless the portable path (one sendmsg per datagram) is in force.
+    if udp4().portable_path() {
+        assert_eq!((with, without), (64, 64));
+    } else {
+        assert_eq!((with, without), (1, 1));
+    }
+}
+
+#[test]
+fn coalesced_runs_and_single_datagrams_share_one_sendmmsg() {
+    // 8 destinations x 8 equal datagrams, then 8 lone ones: 16 headers, one system call.
+    let mut plan: Plan = Vec::new();
+    for to in 0..8 {
+        plan.extend((0..8).map(|_| (to, vec![1200], false)));
+    }
+    plan.extend((0..8).map(|to| (to, vec![99], false)));
+    let (with, _) = check_both_ways(plan, 8);
+    let expected = if udp4().portable_path() { 72 } else { 1 };
+    assert_eq!(with, expected);
+}
+
+#[test]
+fn more_than_1024_datagrams_fit_one_call_when_coalesced() {
+    // 2048 datagrams to one destination: 32 segmented headers, one sendmmsg; without
+    // offload, 1024 headers a call, two calls.
+    let plan = (0..2048).map(|_| (0, vec![100], false)).collect();
+    let (with, without) = check_both_ways(plan, 1);
+    if !udp4().portable_path() {
+        assert_eq!((with, without), (1, 2));
+    }
+}
+
+#[test]
+fn a_shorter_last_datagram_ends_a_run_and_the_next_starts_fresh() {
+    let mut plan: Plan = Vec::new();
+    for frame in 0..5 {
+        for _ in 0..7 {
+            plan.push((0, vec![12, 1000], false));
+        }
+        plan.push((0, vec![12, 100 + frame * 50], false));
+    }
+    check_both_ways(plan, 1);
+}
+
+#[test]
+fn runs_longer_than_64_segments_or_65507_bytes_are_split() {
+    let mut plan: Plan = (0..200).map(|_| (0, vec![300], false)).collect();
+    plan.extend((0..40).map(|_| (0, vec![4000], false)));
+    check_both_ways(plan, 1);
+}
+
+#[test]
+fn changes_of_destination_size_and_control_messages_break_runs() {
+    let mut plan: Plan = Vec::new();
+    for i in 0..300usize {
+        let to = (i / 5) % 3;
+        let len = if i % 11 == 0 { 700 } else { 500 };
+        plan.push((to, vec![len / 2, 0, len - len / 2], i % 17 == 0));
+    }
+    check_both_ways(plan, 3);
+}
+
+#[test]
+fn empty_datagrams_are_never_coalesced() {
+    let plan: Plan = (0..30)
+        .map(|i| (0, if i % 4 == 3 { vec![] } else { vec![64] }, false))
+        .collect();
+    check_both_ways(plan, 1);
+}
+
+#[test]
+fn a_run_larger_than_datagrams_allow_is_not_coalesced_but_reported() {
+    // Each message is at most a datagram; a 70 000-byte message is refused on its own.
+    let rs = receivers(1);
+    let to = rs[0].local_address().unwrap();
+    let sender = udp4();
+    let big = vec![1u8; 70_000];
+    let small = payload(5, 1000);
+    let v_small = [IoSlice::new(&small)];
+    let v_big = [IoSlice::new(&big)];
+    let mut batch = vec![
+        OutputMessage::new(Some(&to), &v_small),
+        OutputMessage::new(Some(&to), &v_small),
+        OutputMessage::new(Some(&to), &v_big),
+        OutputMessage::new(Some(&to), &v_small),
+    ];
+    assert_eq!(
+        sender
+            .send_messages(&mut batch, MsgFlags::empty(), None)
+            .unwrap(),
+        2
+    );
+    let err = sender
+        .send_messages(&mut batch[2..], MsgFlags::empty(), None)
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EMSGSIZE));
+    let got = receive_n(&rs[0], 2, 65536);
+    assert!(got.iter().all(|(d, _)| *d == small));
+    assert_nothing_queued(&rs[0]);
+}
+
+#[test]
+fn offload_is_off_for_unix_sockets() {
+    let (a, _b) = unix_pair();
+    assert!(!a.segmentation_offload());
+}
