@@ -77,6 +77,69 @@ pub(crate) fn wait(
     }
 }
 
+/// Sleeps for `pause`, waking early only if `cancellable` is cancelled (then the error).
+pub(crate) fn pause(pause: Duration, cancellable: Option<&Cancellable>) -> io::Result<()> {
+    match wait(-1, IoCondition::empty(), Some(pause), cancellable) {
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(()),
+        other => other.map(drop),
+    }
+}
+
+/// Waiting for a send to have room, across several attempts of one call.
+///
+/// The socket timeout is of inactivity: it runs from the first attempt that would block and
+/// starts again only when something is sent. Some sockets report room that is not there
+/// (an unconnected Unix datagram socket polls writable while its receiver's queue is full),
+/// so when a wait ends at once yet the send would still block, the next waits back off
+/// instead of spinning.
+pub(crate) struct Idle {
+    timeout: Option<Duration>,
+    since: Option<Instant>,
+    fruitless: u32,
+}
+
+impl Idle {
+    pub(crate) fn new(timeout: Option<Duration>) -> Idle {
+        Idle {
+            timeout,
+            since: None,
+            fruitless: 0,
+        }
+    }
+
+    /// Waits for `condition` on `fd` after an attempt would block.
+    pub(crate) fn wait(
+        &mut self,
+        fd: RawFd,
+        condition: IoCondition,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<()> {
+        let left = self.left()?;
+        if self.fruitless > 0 {
+            // 100 µs, doubling, at most 12.8 ms: short next to any timeout, long next to a spin.
+            let backoff = Duration::from_micros(50 << self.fruitless.min(8));
+            pause(left.map_or(backoff, |l| l.min(backoff)), cancellable)?;
+        }
+        let left = self.left()?;
+        wait(fd, condition, left, cancellable)?;
+        self.fruitless += 1;
+        Ok(())
+    }
+
+    /// Time left before the inactivity timeout, counted from the first wait.
+    fn left(&mut self) -> io::Result<Option<Duration>> {
+        let Some(timeout) = self.timeout else {
+            return Ok(None);
+        };
+        let since = *self.since.get_or_insert_with(Instant::now);
+        match timeout.checked_sub(since.elapsed()) {
+            Some(left) if !left.is_zero() => Ok(Some(left)),
+            _ if timeout.is_zero() && self.fruitless == 0 => Ok(Some(Duration::ZERO)),
+            _ => Err(error::timed_out()),
+        }
+    }
+}
+
 /// `poll()` takes milliseconds: round up so that a wait is never shorter than asked.
 fn millis_rounded_up(d: Duration) -> libc::c_int {
     let ms = d.as_nanos().div_ceil(1_000_000);

@@ -7,6 +7,7 @@ use std::net::{SocketAddr, SocketAddrV6};
 use socket2::SockAddr;
 
 use crate::cancellable::Cancellable;
+use crate::condition::Idle;
 use crate::control::ControlMessage;
 use crate::error;
 use crate::flags::{IoCondition, MsgFlags};
@@ -93,6 +94,7 @@ pub(crate) fn attempt<B: Batch + ?Sized>(
     cancellable: Option<&Cancellable>,
 ) -> Outcome {
     let fd = std::os::fd::AsRawFd::as_raw_fd(socket);
+    let mut idle = Idle::new(socket.timeout());
     loop {
         let gso = socket.gso.active();
         socket.count_syscall();
@@ -117,7 +119,7 @@ pub(crate) fn attempt<B: Batch + ?Sized>(
                 if !socket.is_blocking() {
                     return Outcome::Stopped(e);
                 }
-                if let Err(e) = socket.wait(IoCondition::OUT, cancellable) {
+                if let Err(e) = idle.wait(fd, IoCondition::OUT, cancellable) {
                     return Outcome::Stopped(e);
                 }
             }
