@@ -37,6 +37,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod async_tokio;
 mod cancellable;
 mod condition;
 mod control;
@@ -50,6 +52,8 @@ mod send;
 mod socket;
 mod sys;
 
+#[cfg(feature = "tokio")]
+pub use async_tokio::AsyncSocket;
 pub use cancellable::Cancellable;
 pub use control::{ControlBuffer, ControlMessage, ReceivedControlMessage};
 pub use error::{is_cancelled, Cancelled};
@@ -58,3 +62,8 @@ pub use flags::{IoCondition, MsgFlags};
 pub use message::{InputMessage, OutputMessage};
 pub use socket::Socket;
 pub use socket2::{Domain, Protocol, SockAddr, Type};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,153 @@
+//! Async support on tokio: the same batched calls, awaiting readiness instead of polling.
+
+use std::io::{self, IoSlice};
+
+use socket2::SockAddr;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use crate::fanout::Recipient;
+use crate::flags::MsgFlags;
+use crate::message::{InputMessage, OutputMessage};
+use crate::socket::Socket;
+
+/// A [`Socket`] registered with tokio's reactor (cargo feature `tokio`).
+///
+/// Sends complete the whole batch, awaiting room as a blocking socket would wait (an error
+/// after some messages went ends the call with their count, as in blocking mode); receives
+/// await the first datagram, then take whatever else is queued.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// use std::io::{IoSlice, IoSliceMut};
+/// use mmsg::{AsyncSocket, Domain, InputMessage, MsgFlags, OutputMessage, Socket, Type};
+///
+/// let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM, None)?;
+/// let (a, b) = (AsyncSocket::new(a)?, AsyncSocket::new(b)?);
+/// let v = [IoSlice::new(b"ping")];
+/// let mut out = [OutputMessage::new(None, &v); 3];
+/// assert_eq!(a.send_messages(&mut out, MsgFlags::empty()).await?, 3);
+///
+/// let mut bufs = [[0u8; 8]; 3];
+/// let [x, y, z] = &mut bufs;
+/// let (mut vx, mut vy, mut vz) =
+///     ([IoSliceMut::new(x)], [IoSliceMut::new(y)], [IoSliceMut::new(z)]);
+/// let mut input =
+///     [InputMessage::new(&mut vx), InputMessage::new(&mut vy), InputMessage::new(&mut vz)];
+/// assert_eq!(b.receive_messages(&mut input, MsgFlags::empty()).await?, 3);
+/// assert_eq!(input[2].bytes_received, 4);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct AsyncSocket {
+    fd: AsyncFd<Socket>,
+}
+
+impl AsyncSocket {
+    /// Registers `socket` with the current tokio runtime (call from within one). The socket
+    /// is switched to non-blocking mode: tokio does the waiting.
+    pub fn new(socket: Socket) -> io::Result<AsyncSocket> {
+        socket.set_blocking(false);
+        Ok(AsyncSocket {
+            fd: AsyncFd::with_interest(socket, Interest::READABLE | Interest::WRITABLE)?,
+        })
+    }
+
+    /// The socket, for its other methods (options, addresses, non-blocking calls).
+    pub fn get_ref(&self) -> &Socket {
+        self.fd.get_ref()
+    }
+
+    /// Takes the socket back out of the reactor.
+    pub fn into_inner(self) -> Socket {
+        self.fd.into_inner()
+    }
+
+    /// Sends the whole batch (see [`Socket::send_messages`]), awaiting room as needed.
+    pub async fn send_messages(
+        &self,
+        messages: &mut [OutputMessage<'_>],
+        flags: MsgFlags,
+    ) -> io::Result<usize> {
+        if messages.is_empty() {
+            return self.get_ref().send_messages(messages, flags, None);
+        }
+        let mut sent = 0;
+        while sent < messages.len() {
+            match self
+                .writable(|s| s.send_messages(&mut messages[sent..], flags, None))
+                .await
+            {
+                Ok(n) => sent += n,
+                // As in blocking mode: the count so far; the error comes again next call.
+                Err(_) if sent > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Sends every packet to every recipient (see [`Socket::send_fanout`]), awaiting room.
+    pub async fn send_fanout<'v, P: AsRef<[IoSlice<'v>]>>(
+        &self,
+        packets: &[P],
+        recipients: &mut [Recipient],
+        flags: MsgFlags,
+    ) -> io::Result<usize> {
+        let mut sent = 0;
+        while recipients.iter().any(|r| r.is_pending(packets.len())) {
+            match self
+                .writable(|s| s.send_fanout(packets, recipients, flags, None))
+                .await
+            {
+                Ok(n) => sent += n,
+                Err(_) if sent > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Sends one datagram to `address`.
+    pub async fn send_to(&self, address: &SockAddr, buffer: &[u8]) -> io::Result<usize> {
+        self.writable(|s| s.send_to(address, buffer, None)).await
+    }
+
+    /// Awaits the first datagram, then takes what else is queued (see
+    /// [`Socket::receive_messages`]).
+    pub async fn receive_messages(
+        &self,
+        messages: &mut [InputMessage<'_>],
+        flags: MsgFlags,
+    ) -> io::Result<usize> {
+        self.readable(|s| s.receive_messages(messages, flags, None))
+            .await
+    }
+
+    /// Awaits one datagram; returns its length and sender.
+    pub async fn receive_from(&self, buffer: &mut [u8]) -> io::Result<(usize, SockAddr)> {
+        self.readable(|s| s.receive_from(buffer, None)).await
+    }
+
+    async fn writable<T>(&self, mut op: impl FnMut(&Socket) -> io::Result<T>) -> io::Result<T> {
+        loop {
+            let mut guard = self.fd.writable().await?;
+            match guard.try_io(|fd| op(fd.get_ref())) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    async fn readable<T>(&self, mut op: impl FnMut(&Socket) -> io::Result<T>) -> io::Result<T> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| op(fd.get_ref())) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
