@@ -146,6 +146,21 @@ impl ControlBuffer {
         self.fds_taken = false;
     }
 
+    /// Makes this buffer hold a copy of `other`'s control data (not its descriptors, which
+    /// stay with `other`).
+    pub(crate) fn copy_from(&mut self, other: &ControlBuffer) {
+        self.clear();
+        let bytes = other.bytes();
+        for (word, chunk) in self.buf.iter_mut().zip(bytes.chunks(8)) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            *word = u64::from_ne_bytes(w);
+        }
+        self.len = bytes.len();
+        // Descriptors belong to `other`; this copy must never close them.
+        self.fds_taken = true;
+    }
+
     fn bytes(&self) -> &[u8] {
         &cmsg::as_bytes(&self.buf)[..self.len]
     }

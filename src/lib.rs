@@ -45,6 +45,7 @@ mod control;
 mod error;
 mod fanout;
 mod flags;
+mod gro;
 mod gso;
 mod message;
 mod recv;

@@ -25,6 +25,20 @@ pub(crate) fn receive_batch(
     if let Some(err) = socket.take_pending_receive_error() {
         return Err(err);
     }
+    if socket.receive_offload() {
+        return crate::gro::receive(socket, messages, flags, cancellable);
+    }
+    receive_plain(socket, messages, flags, cancellable, socket.is_blocking())
+}
+
+/// Receives datagrams as the kernel hands them over, waiting for the first when `wait`.
+pub(crate) fn receive_plain(
+    socket: &Socket,
+    messages: &mut [InputMessage<'_>],
+    flags: MsgFlags,
+    cancellable: Option<&Cancellable>,
+    wait: bool,
+) -> io::Result<usize> {
     let flags = flags.bits();
     loop {
         let step = if socket.portable_path() || messages.len() == 1 {
@@ -41,7 +55,7 @@ pub(crate) fn receive_batch(
         match step {
             Ok(count) => return Ok(count),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && socket.is_blocking() => {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && wait => {
                 socket.wait(IoCondition::IN, cancellable)?;
             }
             Err(e) => return Err(e),

@@ -14,7 +14,7 @@ use crate::condition;
 use crate::control::ControlMessage;
 use crate::flags::{IoCondition, MsgFlags};
 use crate::message::{InputMessage, OutputMessage};
-use crate::{gso, recv, send, sys};
+use crate::{gro, gso, recv, send, sys};
 
 const NO_TIMEOUT: u64 = u64::MAX;
 
@@ -58,6 +58,9 @@ pub struct Socket {
     pending_receive_error: Mutex<Option<io::Error>>,
     /// Send and receive system calls made, for `syscall_count`.
     syscalls: AtomicU64,
+    /// Receive offload: on, and its buffers.
+    receive_offload: AtomicBool,
+    gro: Mutex<gro::Gro>,
 }
 
 impl Socket {
@@ -106,6 +109,8 @@ impl Socket {
             recv_scratch: Mutex::default(),
             pending_receive_error: Mutex::new(None),
             syscalls: AtomicU64::new(0),
+            receive_offload: AtomicBool::new(false),
+            gro: Mutex::default(),
         }
     }
 
@@ -184,6 +189,31 @@ impl Socket {
     /// Whether batches are sent with UDP segmentation offload.
     pub fn segmentation_offload(&self) -> bool {
         self.gso.active()
+    }
+
+    /// Turns UDP generic receive offload (`UDP_GRO`, Linux) on or off; off by default.
+    ///
+    /// With it on, the kernel may hand several datagrams from one sender over as one buffer;
+    /// [`receive_messages`](Self::receive_messages) splits it back into the datagrams, so
+    /// the caller sees exactly what it would without offload (segments that do not fit the
+    /// messages given are kept for the next call). Fails on sockets that are not UDP or
+    /// where the kernel lacks it.
+    ///
+    /// ```
+    /// let socket = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// socket.set_receive_offload(true)?;
+    /// assert!(socket.receive_offload());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_receive_offload(&self, enabled: bool) -> io::Result<()> {
+        sys::set_udp_gro(&self.inner, enabled)?;
+        self.receive_offload.store(enabled, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether receive offload is on.
+    pub fn receive_offload(&self) -> bool {
+        self.receive_offload.load(Ordering::Relaxed)
     }
 
     /// Sends with a loop of `sendmsg` (and receives with `recvmsg`) instead of
@@ -455,6 +485,11 @@ impl Socket {
 
     pub(crate) fn recv_scratch(&self) -> MutexGuard<'_, sys::RecvScratch> {
         self.recv_scratch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn gro(&self) -> MutexGuard<'_, gro::Gro> {
+        // Buffers and segments not yet handed out; a panic elsewhere cannot corrupt them.
+        self.gro.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn take_pending_receive_error(&self) -> Option<io::Error> {

@@ -85,3 +85,25 @@ pub(crate) fn gso_supported(socket: &socket2::Socket, family: libc::c_int) -> bo
 pub(crate) fn gso_supported(_socket: &socket2::Socket, _family: libc::c_int) -> bool {
     false
 }
+
+/// Turns `UDP_GRO` on or off.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn set_udp_gro(socket: &socket2::Socket, enabled: bool) -> io::Result<()> {
+    let value = libc::c_int::from(enabled);
+    // SAFETY: passes a pointer to a live c_int with its true size; the fd is owned by `socket`.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(socket),
+            libc::SOL_UDP,
+            libc::UDP_GRO,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    cvt(rc as isize).map(drop)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn set_udp_gro(_socket: &socket2::Socket, _enabled: bool) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
