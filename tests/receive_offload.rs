@@ -69,12 +69,13 @@ fn coalesced_datagrams_are_split_back_exactly() {
     let bodies = send_batch(&r.local_address().unwrap(), &sizes);
     let got = receive_with_slots(&r, bodies.len(), 128, 2048);
     assert_eq!(got, bodies);
-    // Fewer receive calls than datagrams: the kernel coalesced, mmsg split.
-    assert!(
-        r.syscall_count() < bodies.len() as u64,
-        "{} calls",
-        r.syscall_count()
-    );
+    // Fewer receive calls than datagrams: the kernel coalesced (loopback keeps a segmented
+    // send whole for a GRO receiver), mmsg split. The portable path sends no segmented
+    // sends, so there is nothing to coalesce there.
+    if !r.portable_path() {
+        let calls = r.syscall_count();
+        assert!(calls < bodies.len() as u64, "{calls} calls");
+    }
     assert_nothing_queued(&r);
 }
 
