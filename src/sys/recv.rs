@@ -22,16 +22,14 @@ pub(crate) struct RecvScratch {
 // under the socket's scratch lock.
 unsafe impl Send for RecvScratch {}
 
-impl RecvScratch {
-    /// Room for `count` sender addresses, sized before any header points into it.
-    fn names(&mut self, count: usize) -> &mut [libc::sockaddr_storage] {
-        if self.names.len() < count {
-            // SAFETY: sockaddr_storage is plain old data; all zeroes is a valid value.
-            let zero: libc::sockaddr_storage = unsafe { mem::zeroed() };
-            self.names.resize(count, zero);
-        }
-        &mut self.names[..count]
+/// `names` with room for `count` sender addresses, sized before any header points into it.
+fn names(names: &mut Vec<libc::sockaddr_storage>, count: usize) -> &mut [libc::sockaddr_storage] {
+    if names.len() < count {
+        // SAFETY: sockaddr_storage is plain old data; all zeroes is a valid value.
+        let zero: libc::sockaddr_storage = unsafe { mem::zeroed() };
+        names.resize(count, zero);
     }
+    &mut names[..count]
 }
 
 /// The header receiving into `message`, with the sender's address going to `name`.
@@ -94,7 +92,7 @@ pub(crate) fn recv_one(
     flags: libc::c_int,
 ) -> io::Result<()> {
     let flags = with_cloexec(std::slice::from_ref(message), flags);
-    let name = &mut scratch.names(1)[0];
+    let name = &mut names(&mut scratch.names, 1)[0];
     let mut header = header(message, name);
     // SAFETY: `header` points at the message's vectors and control buffer and at `name`, all
     // borrowed mutably for the whole call, with their true lengths.
@@ -115,11 +113,7 @@ pub(crate) fn recv_batch(
     let count = messages.len().min(MAX_BATCH);
     let flags = with_cloexec(&messages[..count], flags);
     let RecvScratch { headers, names } = scratch;
-    if names.len() < count {
-        // SAFETY: sockaddr_storage is plain old data; all zeroes is a valid value.
-        let zero: libc::sockaddr_storage = unsafe { mem::zeroed() };
-        names.resize(count, zero);
-    }
+    let names = self::names(names, count);
     headers.clear();
     headers.reserve(count);
     for (message, name) in messages[..count].iter_mut().zip(names.iter_mut()) {
