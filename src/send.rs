@@ -98,15 +98,13 @@ pub(crate) fn attempt<B: Batch + ?Sized>(
     loop {
         let gso = socket.gso.active();
         socket.count_syscall();
-        let (step, segmented) = {
+        let (step, segmented) = if socket.portable_path() || batch.len() - start == 1 {
+            let step = sys::send_one(fd, socket.send_scratch_lock(), batch, start, map_v4, flags);
+            (step, false)
+        } else {
             let mut scratch = socket.send_scratch();
-            if socket.portable_path() || batch.len() - start == 1 {
-                let step = sys::send_one(fd, &mut scratch, batch, start, map_v4, flags);
-                (step, false)
-            } else {
-                let step = sys::send_batch(fd, &mut scratch, batch, start, map_v4, gso, flags);
-                (step, gso && scratch.first_was_segmented())
-            }
+            let step = sys::send_batch(fd, &mut scratch, batch, start, map_v4, gso, flags);
+            (step, gso && scratch.first_was_segmented())
         };
         match step {
             Ok(count) => return Outcome::Sent(count),

@@ -478,6 +478,10 @@ impl Socket {
         self.family
     }
 
+    pub(crate) fn send_scratch_lock(&self) -> &Mutex<sys::SendScratch> {
+        &self.send_scratch
+    }
+
     pub(crate) fn send_scratch(&self) -> MutexGuard<'_, sys::SendScratch> {
         // The scratch holds no state between calls, so a poisoned lock is still usable.
         self.send_scratch.lock().unwrap_or_else(|e| e.into_inner())

@@ -7,6 +7,7 @@
 use std::io;
 use std::mem;
 use std::os::fd::RawFd;
+use std::sync::Mutex;
 
 use socket2::SockAddr;
 
@@ -105,7 +106,41 @@ fn header<B: Batch + ?Sized>(
 }
 
 /// Sends message `index` of `batch` with one `sendmsg`; records its bytes. Returns 1.
+///
+/// A message with no control messages needs no scratch space (its header lives on the
+/// stack, a mapped address too), so `scratch` is only locked for the others: the
+/// one-datagram path costs no more than `std`'s `send_to` around the same system call.
 pub(crate) fn send_one<B: Batch + ?Sized>(
+    fd: RawFd,
+    scratch: &Mutex<SendScratch>,
+    batch: &mut B,
+    index: usize,
+    map_v4: bool,
+    flags: libc::c_int,
+) -> io::Result<usize> {
+    let bytes = if batch.control_messages(index).is_empty() {
+        let mut mapped = Vec::new(); // no capacity: never allocates unless pushed to
+        let mut local = None;
+        let (mut header, _) = header(batch, index, false, &mut mapped, &mut []);
+        if let Some(address) = batch.address(index).filter(|a| map_v4 && a.is_ipv4()) {
+            let address: &SockAddr = local.insert(ipv4_mapped(address));
+            header.msg_name = address.as_ptr() as *mut libc::c_void;
+            header.msg_namelen = address.len();
+        }
+        // SAFETY: every pointer in `header` points into `batch` (borrowed for the call) or
+        // into `local`, alive until the end of this block; lengths are those of the same
+        // objects; there is no control buffer.
+        cvt(unsafe { libc::sendmsg(fd, &header, flags) })?
+    } else {
+        let mut scratch = scratch.lock().unwrap_or_else(|e| e.into_inner());
+        return send_one_with_scratch(fd, &mut scratch, batch, index, map_v4, flags);
+    };
+    batch.set_bytes_sent(index, bytes);
+    Ok(1)
+}
+
+/// `send_one` for a message with control messages, built in `scratch`.
+fn send_one_with_scratch<B: Batch + ?Sized>(
     fd: RawFd,
     scratch: &mut SendScratch,
     batch: &mut B,
@@ -122,10 +157,9 @@ pub(crate) fn send_one<B: Batch + ?Sized>(
         &mut scratch.control,
     );
     // SAFETY: every pointer in `header` (address, vectors, control) points into `batch` or
-    // `scratch`, both borrowed for this whole call and not moved while the kernel reads them;
-    // the lengths beside them are those of the same objects.
-    let rc = unsafe { libc::sendmsg(fd, &header, flags) };
-    let bytes = cvt(rc)?;
+    // `scratch`, both borrowed for this whole call and not moved while the kernel reads
+    // them; the lengths beside them are those of the same objects.
+    let bytes = cvt(unsafe { libc::sendmsg(fd, &header, flags) })?;
     batch.set_bytes_sent(index, bytes);
     Ok(1)
 }
@@ -267,5 +301,5 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
     _gso: bool,
     flags: libc::c_int,
 ) -> io::Result<usize> {
-    send_one(fd, scratch, batch, start, map_v4, flags)
+    send_one_with_scratch(fd, scratch, batch, start, map_v4, flags)
 }
