@@ -1,7 +1,7 @@
 //! UDP generic segmentation offload: which messages of a batch can go out as one
 //! `UDP_SEGMENT` send, and whether a socket may use it at all.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::send::Batch;
 
@@ -20,6 +20,9 @@ pub(crate) const MIN_RUN: usize = 2;
 pub(crate) struct State {
     enabled: AtomicBool,
     supported: AtomicBool,
+    /// Segments larger than this are not coalesced: the route refused one (its MTU is
+    /// smaller), while plain datagrams of that size are still fragmented and delivered.
+    max_segment: AtomicUsize,
 }
 
 impl State {
@@ -27,6 +30,7 @@ impl State {
         State {
             enabled: AtomicBool::new(true),
             supported: AtomicBool::new(crate::sys::gso_supported(socket, family)),
+            max_segment: AtomicUsize::new(MAX_PAYLOAD),
         }
     }
 
@@ -44,6 +48,18 @@ impl State {
     pub(crate) fn disable_support(&self) {
         self.supported.store(false, Ordering::Relaxed);
     }
+
+    /// The route refused a segmented send with `EMSGSIZE`: segments of `segment` bytes do not
+    /// fit its MTU. Never coalesce segments that large again on this socket.
+    pub(crate) fn refuse_segments_of(&self, segment: usize) {
+        self.max_segment
+            .fetch_min(segment.saturating_sub(1), Ordering::Relaxed);
+    }
+
+    /// The largest segment worth coalescing.
+    pub(crate) fn max_segment(&self) -> usize {
+        self.max_segment.load(Ordering::Relaxed)
+    }
 }
 
 /// Total payload bytes of message `index`.
@@ -55,9 +71,13 @@ pub(crate) fn size<B: Batch + ?Sized>(batch: &B, index: usize) -> usize {
 /// consecutive messages to the same destination, with no control messages of their own,
 /// all of one size (the last may be shorter but not empty), within the kernel's limits on
 /// segments, payload and vectors. A count below `MIN_RUN` means: send `start` on its own.
-pub(crate) fn run<B: Batch + ?Sized>(batch: &B, start: usize) -> (usize, usize) {
+pub(crate) fn run<B: Batch + ?Sized>(
+    batch: &B,
+    start: usize,
+    max_segment: usize,
+) -> (usize, usize) {
     let segment = size(batch, start);
-    if segment == 0 || !batch.control_messages(start).is_empty() {
+    if segment == 0 || segment > max_segment || !batch.control_messages(start).is_empty() {
         return (1, 0);
     }
     let address = batch.address(start);

@@ -96,24 +96,30 @@ pub(crate) fn attempt<B: Batch + ?Sized>(
     let fd = std::os::fd::AsRawFd::as_raw_fd(socket);
     let mut idle = Idle::new(socket.timeout());
     loop {
-        let gso = socket.gso.active();
+        // With offload: the largest segment to coalesce.
+        let gso = socket.gso.active().then(|| socket.gso.max_segment());
         socket.count_syscall();
-        let (step, segmented) = if socket.portable_path() || batch.len() - start == 1 {
+        let (step, segment) = if socket.portable_path() || batch.len() - start == 1 {
             let step = sys::send_one(fd, socket.send_scratch_lock(), batch, start, map_v4, flags);
-            (step, false)
+            (step, None)
         } else {
             let mut scratch = socket.send_scratch();
             let step = sys::send_batch(fd, &mut scratch, batch, start, map_v4, gso, flags);
-            (step, gso && scratch.first_was_segmented())
+            (step, scratch.first_segment())
         };
-        match step {
-            Ok(count) => return Outcome::Sent(count),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if segmented && matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) => {
-                // The kernel or route cannot segment: remember, and send plainly from now on.
+        match (step, segment) {
+            (Ok(count), _) => return Outcome::Sent(count),
+            (Err(e), _) if e.kind() == io::ErrorKind::Interrupted => {}
+            (Err(e), Some(_)) if matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) => {
+                // The kernel or device cannot segment: remember, send plainly from now on.
                 socket.gso.disable_support();
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            (Err(e), Some(segment)) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                // The segment exceeds the route's MTU; plain datagrams that size are still
+                // fragmented and delivered. Remember, and retry without coalescing them.
+                socket.gso.refuse_segments_of(segment);
+            }
+            (Err(e), _) if e.kind() == io::ErrorKind::WouldBlock => {
                 if !socket.is_blocking() {
                     return Outcome::Stopped(e);
                 }
@@ -121,7 +127,7 @@ pub(crate) fn attempt<B: Batch + ?Sized>(
                     return Outcome::Stopped(e);
                 }
             }
-            Err(e) => return Outcome::Failed(e),
+            (Err(e), _) => return Outcome::Failed(e),
         }
     }
 }

@@ -47,10 +47,11 @@ struct Run {
 unsafe impl Send for SendScratch {}
 
 impl SendScratch {
-    /// Whether the first header of the last `sendmmsg` was a segmented send, so that an
-    /// `EIO` or `EINVAL` for it can be blamed on segmentation offload.
-    pub(crate) fn first_was_segmented(&self) -> bool {
-        self.plan.first().is_some_and(|run| run.segment > 0)
+    /// The segment size of the first header of the last `sendmmsg`, where it was a
+    /// segmented send: an error for it (the kernel reports only the first header's) may be
+    /// the offload's, not the messages'.
+    pub(crate) fn first_segment(&self) -> Option<usize> {
+        self.plan.first().map(|run| run.segment).filter(|&s| s > 0)
     }
 
     /// Makes room for messages `start..end` of `batch`: control buffer zeroed and sized,
@@ -174,7 +175,7 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
     batch: &mut B,
     start: usize,
     map_v4: bool,
-    gso: bool,
+    gso: Option<usize>,
     flags: libc::c_int,
 ) -> io::Result<usize> {
     let segment_space = cmsg::words(cmsg::space(mem::size_of::<u16>()));
@@ -182,7 +183,10 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
     scratch.plan.clear();
     let mut next = start;
     while next < batch.len() && scratch.plan.len() < MAX_BATCH {
-        let (count, segment) = if gso { gso::run(batch, next) } else { (1, 0) };
+        let (count, segment) = match gso {
+            Some(max_segment) => gso::run(batch, next, max_segment),
+            None => (1, 0),
+        };
         if segment > 0 {
             control_words += segment_space;
             run_vectors += (next..next + count)
@@ -298,7 +302,7 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
     batch: &mut B,
     start: usize,
     map_v4: bool,
-    _gso: bool,
+    _gso: Option<usize>,
     flags: libc::c_int,
 ) -> io::Result<usize> {
     send_one_with_scratch(fd, scratch, batch, start, map_v4, flags)
