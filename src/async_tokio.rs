@@ -50,8 +50,13 @@ impl AsyncSocket {
     /// is switched to non-blocking mode: tokio does the waiting.
     pub fn new(socket: Socket) -> io::Result<AsyncSocket> {
         socket.set_blocking(false);
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        // SAFETY: `Socket` owns its descriptor (an OwnedFd inside socket2::Socket) and never
+        // replaces it, so it stays open and the same for as long as the AsyncFd owns the
+        // socket; `as_raw_fd` always returns that descriptor.
+        let fd = unsafe { AsyncFd::register_with_interest(socket, interest) };
         Ok(AsyncSocket {
-            fd: AsyncFd::with_interest(socket, Interest::READABLE | Interest::WRITABLE)?,
+            fd: fd.map_err(|e| e.into_parts().1)?,
         })
     }
 

@@ -33,7 +33,7 @@ pub fn is_cancelled(err: &io::Error) -> bool {
 }
 
 pub(crate) fn cancelled() -> io::Error {
-    io::Error::new(io::ErrorKind::Other, Cancelled)
+    io::Error::other(Cancelled)
 }
 
 pub(crate) fn timed_out() -> io::Error {

@@ -22,6 +22,10 @@ pub(crate) fn receive_batch(
     if messages.is_empty() {
         return Ok(0);
     }
+    for (index, message) in messages.iter().enumerate() {
+        crate::send::check_vectors(message.vectors.len())
+            .map_err(|why| crate::error::invalid_message(index, why))?;
+    }
     if let Some(err) = socket.take_pending_receive_error() {
         return Err(err);
     }

@@ -58,6 +58,9 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
         return Ok(0);
     }
     let map_v4 = validate(socket.family(), batch)?;
+    if let Some(err) = socket.take_pending_send_error() {
+        return Err(err);
+    }
     let flags = flags.bits() | sys::MSG_NOSIGNAL;
     let mut sent = 0;
     while sent < total {
@@ -66,6 +69,12 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
         }
         match attempt(socket, batch, sent, map_v4, flags, cancellable) {
             Outcome::Sent(count) => sent += count,
+            // An error the kernel reports once (an ICMP-driven ECONNREFUSED) would be lost
+            // by the retry of the next call: keep it for that call, as recvmmsg does.
+            Outcome::Failed(e) if sent > 0 => {
+                socket.set_pending_send_error(e);
+                return Ok(sent);
+            }
             Outcome::Failed(e) | Outcome::Stopped(e) => return partial(sent, e),
         }
     }

@@ -56,6 +56,8 @@ pub struct Socket {
     recv_scratch: Mutex<sys::RecvScratch>,
     /// An error met after some datagrams were already received, returned by the next receive.
     pending_receive_error: Mutex<Option<io::Error>>,
+    /// An error that ended a send after some messages went, returned by the next send.
+    pending_send_error: Mutex<Option<io::Error>>,
     /// Send and receive system calls made, for `syscall_count`.
     syscalls: AtomicU64,
     /// Receive offload: on, and its buffers.
@@ -108,6 +110,7 @@ impl Socket {
             send_scratch: Mutex::default(),
             recv_scratch: Mutex::default(),
             pending_receive_error: Mutex::new(None),
+            pending_send_error: Mutex::new(None),
             syscalls: AtomicU64::new(0),
             receive_offload: AtomicBool::new(false),
             gro: Mutex::default(),
@@ -501,6 +504,20 @@ impl Socket {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
+    }
+
+    pub(crate) fn take_pending_send_error(&self) -> Option<io::Error> {
+        self.pending_send_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    pub(crate) fn set_pending_send_error(&self, err: io::Error) {
+        *self
+            .pending_send_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(err);
     }
 
     pub(crate) fn set_pending_receive_error(&self, err: io::Error) {

@@ -38,7 +38,10 @@ fn conversions_keep_the_socket_working_and_non_blocking_underneath() {
 
     // UnixDatagram and socket2 sockets convert too, and carry data.
     let (x, y) = std::os::unix::net::UnixDatagram::pair().unwrap();
-    let (x, y) = (mmsg::Socket::from(x), mmsg::Socket::from(socket2::Socket::from(y)));
+    let (x, y) = (
+        mmsg::Socket::from(x),
+        mmsg::Socket::from(socket2::Socket::from(y)),
+    );
     x.send(b"over", None).unwrap();
     assert_eq!(y.receive(&mut buf, None).unwrap(), 4);
     assert_eq!(&buf[..4], b"over");

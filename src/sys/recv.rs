@@ -70,6 +70,7 @@ fn finish(
         })
     };
     if let Some(control) = message.control.as_deref_mut() {
+        #[allow(clippy::unnecessary_cast)] // socklen_t on some libcs, usize on glibc
         control.set_len(header.msg_controllen as usize);
     }
 }

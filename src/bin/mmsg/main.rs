@@ -5,7 +5,11 @@ mod bench;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "mmsg", version, about = "Send and receive many datagrams per system call")]
+#[command(
+    name = "mmsg",
+    version,
+    about = "Send and receive many datagrams per system call"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
