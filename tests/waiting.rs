@@ -151,7 +151,7 @@ fn a_cancellable_is_shared_by_its_clones_and_can_be_reset() {
     assert!(d.is_cancelled());
     d.reset();
     assert!(!c.is_cancelled());
-    let other = io::Error::new(io::ErrorKind::Other, "not a cancel");
+    let other = io::Error::other("not a cancel");
     assert!(!mmsg::is_cancelled(&other));
 }
 
