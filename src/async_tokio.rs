@@ -48,6 +48,16 @@ pub struct AsyncSocket {
 impl AsyncSocket {
     /// Registers `socket` with the current tokio runtime (call from within one). The socket
     /// is switched to non-blocking mode: tokio does the waiting.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// let a = mmsg::AsyncSocket::new(a)?;
+    /// assert!(!a.get_ref().is_blocking());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(socket: Socket) -> io::Result<AsyncSocket> {
         socket.set_blocking(false);
         let interest = Interest::READABLE | Interest::WRITABLE;
@@ -61,16 +71,49 @@ impl AsyncSocket {
     }
 
     /// The socket, for its other methods (options, addresses, non-blocking calls).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// let a = mmsg::AsyncSocket::new(a)?;
+    /// assert_eq!(a.get_ref().remote_address()?.family(), b.local_address()?.family());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get_ref(&self) -> &Socket {
         self.fd.get_ref()
     }
 
     /// Takes the socket back out of the reactor.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// let a = mmsg::AsyncSocket::new(a)?.into_inner();
+    /// a.send(b"sync again", None)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_inner(self) -> Socket {
         self.fd.into_inner()
     }
 
     /// Sends the whole batch (see [`Socket::send_messages`]), awaiting room as needed.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use std::io::IoSlice;
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// let a = mmsg::AsyncSocket::new(a)?;
+    /// let v = [IoSlice::new(b"x")];
+    /// let mut batch = [mmsg::OutputMessage::new(None, &v); 4];
+    /// assert_eq!(a.send_messages(&mut batch, mmsg::MsgFlags::empty()).await?, 4);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send_messages(
         &self,
         messages: &mut [OutputMessage<'_>],
@@ -95,6 +138,20 @@ impl AsyncSocket {
     }
 
     /// Sends every packet to every recipient (see [`Socket::send_fanout`]), awaiting room.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use std::io::IoSlice;
+    /// let r = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// r.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// let s = mmsg::AsyncSocket::new(mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?)?;
+    /// let packets = [[IoSlice::new(b"p1")], [IoSlice::new(b"p2")]];
+    /// let mut to = [mmsg::Recipient::new(r.local_address()?)];
+    /// assert_eq!(s.send_fanout(&packets, &mut to, mmsg::MsgFlags::empty()).await?, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send_fanout<'v, P: AsRef<[IoSlice<'v>]>>(
         &self,
         packets: &[P],
@@ -116,12 +173,41 @@ impl AsyncSocket {
     }
 
     /// Sends one datagram to `address`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let r = mmsg::AsyncSocket::new(mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?)?;
+    /// r.get_ref().bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// let s = mmsg::AsyncSocket::new(mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?)?;
+    /// assert_eq!(s.send_to(&r.get_ref().local_address()?, b"hi").await?, 2);
+    /// let mut buf = [0u8; 4];
+    /// assert_eq!(r.receive_from(&mut buf).await?.0, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send_to(&self, address: &SockAddr, buffer: &[u8]) -> io::Result<usize> {
         self.writable(|s| s.send_to(address, buffer, None)).await
     }
 
     /// Awaits the first datagram, then takes what else is queued (see
     /// [`Socket::receive_messages`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use std::io::IoSliceMut;
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// let b = mmsg::AsyncSocket::new(b)?;
+    /// a.send(b"one", None)?;
+    /// let mut buf = [0u8; 8];
+    /// let mut v = [IoSliceMut::new(&mut buf)];
+    /// let mut m = [mmsg::InputMessage::new(&mut v)];
+    /// assert_eq!(b.receive_messages(&mut m, mmsg::MsgFlags::empty()).await?, 1);
+    /// assert_eq!(m[0].bytes_received, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn receive_messages(
         &self,
         messages: &mut [InputMessage<'_>],
@@ -132,6 +218,18 @@ impl AsyncSocket {
     }
 
     /// Awaits one datagram; returns its length and sender.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// let b = mmsg::AsyncSocket::new(b)?;
+    /// a.send(b"one", None)?;
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(b.receive_from(&mut buf).await?.0, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn receive_from(&self, buffer: &mut [u8]) -> io::Result<(usize, SockAddr)> {
         self.readable(|s| s.receive_from(buffer, None)).await
     }

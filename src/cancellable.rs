@@ -49,12 +49,26 @@ struct Inner {
 
 impl Cancellable {
     /// A new, not cancelled, cancellable.
+    ///
+    /// ```
+    /// let c = mmsg::Cancellable::new();
+    /// assert!(!c.is_cancelled());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Cancels: every call using this cancellable (or a clone) fails with a cancelled error,
     /// and blocked ones wake up now. Cancelling twice is the same as once.
+    ///
+    /// ```
+    /// let c = mmsg::Cancellable::new();
+    /// let shared = c.clone();
+    /// shared.cancel();
+    /// assert!(c.is_cancelled());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn cancel(&self) {
         let wake = self.lock_wake();
         if !self.inner.cancelled.swap(true, Ordering::SeqCst) {
@@ -65,11 +79,26 @@ impl Cancellable {
     }
 
     /// Whether [`cancel`](Self::cancel) was called since the last [`reset`](Self::reset).
+    ///
+    /// ```
+    /// let c = mmsg::Cancellable::new();
+    /// c.cancel();
+    /// assert!(c.is_cancelled());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.inner.cancelled.load(Ordering::SeqCst)
     }
 
     /// Makes the cancellable usable again. Do not reset while another thread is using it.
+    ///
+    /// ```
+    /// let c = mmsg::Cancellable::new();
+    /// c.cancel();
+    /// c.reset();
+    /// assert!(!c.is_cancelled());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn reset(&self) {
         let wake = self.lock_wake();
         if self.inner.cancelled.swap(false, Ordering::SeqCst) {

@@ -6,6 +6,16 @@ use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use crate::sys::cmsg;
 
 /// A control message sent with one [`OutputMessage`](crate::OutputMessage).
+///
+/// ```
+/// use std::io::IoSlice;
+/// let tos = 0x10i32.to_ne_bytes();
+/// let c = [mmsg::ControlMessage::Raw { level: libc::IPPROTO_IP, kind: libc::IP_TOS, data: &tos }];
+/// let v = [IoSlice::new(b"x")];
+/// let m = mmsg::OutputMessage::new(None, &v).with_control_messages(&c);
+/// assert_eq!(m.control_messages.len(), 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub enum ControlMessage<'a> {
     /// UDP generic segmentation offload (`UDP_SEGMENT`, Linux): the kernel cuts the
@@ -82,6 +92,12 @@ impl ControlBuffer {
     pub const CAPACITY: usize = Self::WORDS * 8;
 
     /// An empty buffer.
+    ///
+    /// ```
+    /// let b = mmsg::ControlBuffer::new();
+    /// assert!(b.is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new() -> Self {
         ControlBuffer {
             buf: [0; Self::WORDS],
@@ -91,16 +107,32 @@ impl ControlBuffer {
     }
 
     /// Bytes of control data the last receive wrote.
+    ///
+    /// ```
+    /// let b = mmsg::ControlBuffer::new();
+    /// assert_eq!(b.len(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the last receive wrote no control data.
+    ///
+    /// ```
+    /// assert!(mmsg::ControlBuffer::new().is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// The received control messages, parsed.
+    ///
+    /// ```
+    /// assert_eq!(mmsg::ControlBuffer::new().messages().count(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn messages(&self) -> impl Iterator<Item = ReceivedControlMessage<'_>> + '_ {
         cmsg::Iter::new(self.bytes()).map(|(level, kind, data)| {
             match cmsg::classify(level, kind, data) {
@@ -114,6 +146,12 @@ impl ControlBuffer {
     }
 
     /// Takes ownership of the file descriptors received (`SCM_RIGHTS`), in order.
+    ///
+    /// ```
+    /// let mut b = mmsg::ControlBuffer::new();
+    /// assert!(b.take_fds().is_empty()); // nothing received yet
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn take_fds(&mut self) -> Vec<OwnedFd> {
         if self.fds_taken {
             return Vec::new();
@@ -194,6 +232,12 @@ impl fmt::Debug for ControlBuffer {
 }
 
 /// One control message received, as [`ControlBuffer::messages`] yields it.
+///
+/// ```
+/// let m = mmsg::ReceivedControlMessage::UdpGroSegment(1200);
+/// assert_eq!(m, mmsg::ReceivedControlMessage::UdpGroSegment(1200));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReceivedControlMessage<'a> {
     /// UDP GRO (`UDP_GRO`): the message was several datagrams of this size coalesced.

@@ -6,6 +6,12 @@ use std::io;
 /// The payload of the error returned when a [`Cancellable`](crate::Cancellable) was cancelled.
 ///
 /// Test for it with [`is_cancelled`].
+///
+/// ```
+/// let err = std::io::Error::other(mmsg::Cancelled);
+/// assert!(mmsg::is_cancelled(&err));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Cancelled;
 

@@ -19,6 +19,12 @@ use crate::socket::Socket;
 use crate::sys;
 
 /// One recipient of [`Socket::send_fanout`], with its progress through the packets.
+///
+/// ```
+/// let r = mmsg::Recipient::new(mmsg::SockAddr::from("[::1]:5004".parse::<std::net::SocketAddr>().unwrap()));
+/// assert!(r.is_pending(1));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Recipient {
     /// Where the packets go.
@@ -33,6 +39,12 @@ pub struct Recipient {
 
 impl Recipient {
     /// A recipient at `address` that has been sent nothing yet.
+    ///
+    /// ```
+    /// let r = mmsg::Recipient::new(mmsg::SockAddr::from("127.0.0.1:5004".parse::<std::net::SocketAddr>().unwrap()));
+    /// assert_eq!((r.packets_sent, r.error.is_none()), (0, true));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new(address: SockAddr) -> Recipient {
         Recipient {
             address,
@@ -42,11 +54,26 @@ impl Recipient {
     }
 
     /// Whether this recipient still has packets of `total` to be sent and has not failed.
+    ///
+    /// ```
+    /// let mut r = mmsg::Recipient::new(mmsg::SockAddr::from("127.0.0.1:5004".parse::<std::net::SocketAddr>().unwrap()));
+    /// r.packets_sent = 3;
+    /// assert!(r.is_pending(4) && !r.is_pending(3));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_pending(&self, total: usize) -> bool {
         self.error.is_none() && self.packets_sent < total
     }
 
     /// Starts over: nothing sent, no error (to send the next batch of packets).
+    ///
+    /// ```
+    /// let mut r = mmsg::Recipient::new(mmsg::SockAddr::from("127.0.0.1:5004".parse::<std::net::SocketAddr>().unwrap()));
+    /// r.packets_sent = 3;
+    /// r.reset();
+    /// assert_eq!(r.packets_sent, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn reset(&mut self) {
         self.packets_sent = 0;
         self.error = None;

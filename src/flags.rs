@@ -36,6 +36,15 @@ bitflags! {
 
 bitflags! {
     /// Readiness conditions of a socket, as `poll()` reports them (`POLL*`).
+    ///
+    /// ```
+    /// use mmsg::IoCondition;
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// a.send(b"x", None)?;
+    /// let now = b.condition_check(IoCondition::IN | IoCondition::OUT);
+    /// assert!(now.contains(IoCondition::IN | IoCondition::OUT));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct IoCondition: i16 {
         /// Data can be read (`POLLIN`).

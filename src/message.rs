@@ -45,17 +45,40 @@ impl<'a> OutputMessage<'a> {
     }
 
     /// The same message with `control_messages` attached.
+    ///
+    /// ```
+    /// use std::io::IoSlice;
+    /// let v = [IoSlice::new(b"x")];
+    /// let c = [mmsg::ControlMessage::UdpSegment(1200)];
+    /// let m = mmsg::OutputMessage::new(None, &v).with_control_messages(&c);
+    /// assert_eq!(m.control_messages.len(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn with_control_messages(mut self, control_messages: &'a [ControlMessage<'a>]) -> Self {
         self.control_messages = control_messages;
         self
     }
 
     /// Total bytes in the vectors.
+    ///
+    /// ```
+    /// use std::io::IoSlice;
+    /// let v = [IoSlice::new(b"ab"), IoSlice::new(b"cde")];
+    /// assert_eq!(mmsg::OutputMessage::new(None, &v).len(), 5);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.vectors.iter().map(|v| v.len()).sum()
     }
 
     /// Whether the message is a 0-byte datagram.
+    ///
+    /// ```
+    /// use std::io::IoSlice;
+    /// let v = [IoSlice::new(b"")];
+    /// assert!(mmsg::OutputMessage::new(None, &v).is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.vectors.iter().all(|v| v.is_empty())
     }

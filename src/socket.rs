@@ -82,6 +82,14 @@ impl Socket {
     ///
     /// A Unix datagram pair is the way to see a queue fill up: unlike UDP on loopback, whose
     /// excess is dropped, a full Unix peer makes the sender wait.
+    ///
+    /// ```
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// a.send(b"hi", None)?;
+    /// let mut buf = [0u8; 4];
+    /// assert_eq!(b.receive(&mut buf, None)?, 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn pair(
         domain: Domain,
         ty: Type,
@@ -118,6 +126,13 @@ impl Socket {
     }
 
     /// Binds to `address`.
+    ///
+    /// ```
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// assert_ne!(s.local_address()?.as_socket().unwrap().port(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind(&self, address: &SockAddr) -> io::Result<()> {
         self.inner.bind(address)
     }
@@ -125,6 +140,15 @@ impl Socket {
     /// Connects to `address`: datagram sockets then send with no address and receive only
     /// from there. A stream connection in progress is waited for (blocking mode), bounded by
     /// the timeout and `cancellable`.
+    ///
+    /// ```
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// let peer = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// peer.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// s.connect(&peer.local_address()?, None)?;
+    /// assert_eq!(s.remote_address()?, peer.local_address()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect(&self, address: &SockAddr, cancellable: Option<&Cancellable>) -> io::Result<()> {
         if let Some(c) = cancellable {
             c.check()?;
@@ -143,21 +167,52 @@ impl Socket {
     }
 
     /// The address the socket is bound to.
+    ///
+    /// ```
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// assert!(s.local_address()?.is_ipv4());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_address(&self) -> io::Result<SockAddr> {
         self.inner.local_addr()
     }
 
     /// The address of the connected peer.
+    ///
+    /// ```
+    /// let (a, _b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// assert_eq!(a.remote_address()?.family(), libc::AF_UNIX as libc::sa_family_t);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn remote_address(&self) -> io::Result<SockAddr> {
         self.inner.peer_addr()
     }
 
     /// Chooses whether calls wait (`true`, the default) or return `WouldBlock` at once.
+    ///
+    /// ```
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// s.set_blocking(false);
+    /// let mut buf = [0u8; 8];
+    /// let err = s.receive(&mut buf, None).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_blocking(&self, blocking: bool) {
         self.blocking.store(blocking, Ordering::Relaxed);
     }
 
     /// Whether calls wait for readiness.
+    ///
+    /// ```
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// assert!(s.is_blocking());
+    /// s.set_blocking(false);
+    /// assert!(!s.is_blocking());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_blocking(&self) -> bool {
         self.blocking.load(Ordering::Relaxed)
     }
@@ -166,6 +221,16 @@ impl Socket {
     /// the timeout is of inactivity: it starts again at every wait, so a batch that keeps
     /// making progress is not cut short. A wait that runs out fails with `TimedOut`, or, when
     /// messages were already sent, ends the call with their count.
+    ///
+    /// ```
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// s.set_timeout(Some(std::time::Duration::from_millis(10)));
+    /// let mut buf = [0u8; 8];
+    /// let err = s.receive(&mut buf, None).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_timeout(&self, timeout: Option<Duration>) {
         let nanos = timeout.map_or(NO_TIMEOUT, |t| {
             u64::try_from(t.as_nanos())
@@ -176,6 +241,14 @@ impl Socket {
     }
 
     /// The socket timeout.
+    ///
+    /// ```
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// assert_eq!(s.timeout(), None);
+    /// s.set_timeout(Some(std::time::Duration::from_secs(1)));
+    /// assert_eq!(s.timeout(), Some(std::time::Duration::from_secs(1)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn timeout(&self) -> Option<Duration> {
         match self.timeout.load(Ordering::Relaxed) {
             NO_TIMEOUT => None,
@@ -185,11 +258,24 @@ impl Socket {
 
     /// Turns automatic UDP segmentation offload on or off (on by default where the kernel
     /// supports it). It changes how many system calls a batch takes, never what is received.
+    ///
+    /// ```
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.set_segmentation_offload(false);
+    /// assert!(!s.segmentation_offload());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_segmentation_offload(&self, enabled: bool) {
         self.gso.set_enabled(enabled);
     }
 
     /// Whether batches are sent with UDP segmentation offload.
+    ///
+    /// ```
+    /// let (a, _b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// assert!(!a.segmentation_offload()); // UDP only
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn segmentation_offload(&self) -> bool {
         self.gso.active()
     }
@@ -215,6 +301,12 @@ impl Socket {
     }
 
     /// Whether receive offload is on.
+    ///
+    /// ```
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// assert!(!s.receive_offload());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn receive_offload(&self) -> bool {
         self.receive_offload.load(Ordering::Relaxed)
     }
@@ -223,12 +315,25 @@ impl Socket {
     /// `sendmmsg`/`recvmmsg`: the portable path, same behaviour, one call per datagram.
     /// Where the batch calls do not exist this is always on. The `portable` cargo feature
     /// makes it the default.
+    ///
+    /// ```
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.set_portable_path(true);
+    /// assert!(s.portable_path());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_portable_path(&self, portable: bool) {
         self.portable
             .store(portable || !sys::HAS_SENDMMSG, Ordering::Relaxed);
     }
 
     /// Whether the portable one-call-per-datagram path is used.
+    ///
+    /// ```
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// assert_eq!(s.portable_path(), cfg!(feature = "portable"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn portable_path(&self) -> bool {
         self.portable.load(Ordering::Relaxed)
     }
@@ -257,6 +362,13 @@ impl Socket {
     }
 
     /// The underlying socket2 socket, for options mmsg does not wrap.
+    ///
+    /// ```
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.as_socket2().set_send_buffer_size(1 << 20)?;
+    /// assert!(s.as_socket2().send_buffer_size()? >= 1 << 20);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn as_socket2(&self) -> &socket2::Socket {
         &self.inner
     }
@@ -306,6 +418,14 @@ impl Socket {
     }
 
     /// Sends one datagram to the connected peer; returns the bytes sent.
+    ///
+    /// ```
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// assert_eq!(a.send(b"ping", None)?, 4);
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(b.receive(&mut buf, None)?, 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn send(&self, buffer: &[u8], cancellable: Option<&Cancellable>) -> io::Result<usize> {
         self.send_message(
             None,
@@ -317,6 +437,16 @@ impl Socket {
     }
 
     /// Sends one datagram to `address`; returns the bytes sent.
+    ///
+    /// ```
+    /// let r = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// r.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// assert_eq!(s.send_to(&r.local_address()?, b"hello", None)?, 5);
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(r.receive(&mut buf, None)?, 5);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn send_to(
         &self,
         address: &SockAddr,
@@ -371,6 +501,15 @@ impl Socket {
     }
 
     /// Receives one datagram into `buffer`; returns its length (cut to the buffer).
+    ///
+    /// ```
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// a.send(b"data", None)?;
+    /// let mut buf = [0u8; 2];
+    /// assert_eq!(b.receive(&mut buf, None)?, 2); // cut to the buffer
+    /// assert_eq!(&buf, b"da");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn receive(
         &self,
         buffer: &mut [u8],
@@ -381,6 +520,18 @@ impl Socket {
 
     /// Receives one datagram into `buffer`; returns its length and the sender. A sender with
     /// no address (an unnamed Unix socket) is given as an unnamed Unix address.
+    ///
+    /// ```
+    /// let r = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// r.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// s.send_to(&r.local_address()?, b"x", None)?;
+    /// let mut buf = [0u8; 8];
+    /// let (n, from) = r.receive_from(&mut buf, None)?;
+    /// assert_eq!((n, from), (1, s.local_address()?));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn receive_from(
         &self,
         buffer: &mut [u8],
@@ -442,11 +593,28 @@ impl Socket {
     }
 
     /// The conditions among `condition` (plus `ERR`, `HUP`, `NVAL`) that hold now.
+    ///
+    /// ```
+    /// use mmsg::IoCondition;
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// assert!(b.condition_check(IoCondition::IN).is_empty());
+    /// a.send(b"x", None)?;
+    /// assert!(b.condition_check(IoCondition::IN).contains(IoCondition::IN));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn condition_check(&self, condition: IoCondition) -> IoCondition {
         condition::check(self.as_raw_fd(), condition)
     }
 
     /// Waits until `condition` holds, bounded by the socket timeout and `cancellable`.
+    ///
+    /// ```
+    /// use mmsg::IoCondition;
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// a.send(b"x", None)?;
+    /// b.condition_wait(IoCondition::IN, None)?; // ready at once
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn condition_wait(
         &self,
         condition: IoCondition,
@@ -457,6 +625,15 @@ impl Socket {
 
     /// Waits until `condition` holds, for at most `timeout` (`None`: no limit; the socket
     /// timeout does not apply), or until `cancellable` is cancelled.
+    ///
+    /// ```
+    /// use mmsg::IoCondition;
+    /// use std::time::Duration;
+    /// let (_a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// let err = b.condition_timed_wait(IoCondition::IN, Some(Duration::from_millis(5)), None);
+    /// assert_eq!(err.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn condition_timed_wait(
         &self,
         condition: IoCondition,
