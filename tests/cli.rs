@@ -203,3 +203,43 @@ fn every_subcommand_has_help_with_examples() {
         );
     }
 }
+
+#[test]
+fn ctrl_c_cancels_a_send_cleanly_and_reports_what_was_sent() {
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = receiver.local_addr().unwrap().to_string();
+    let child = Command::new(BIN)
+        .args([
+            "send",
+            "--to",
+            &to,
+            "--generate",
+            "--count",
+            "1000000",
+            "--rate",
+            "2000",
+            "--size",
+            "100",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn send");
+    // Wait until packets flow (the sender is running its loop), then interrupt it.
+    receiver
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 256];
+    receiver.recv(&mut buf).expect("the sender started sending");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = finish(child, Duration::from_secs(20));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("cancelled"), "{stdout}");
+    assert!(stdout.contains("of 1000000 packets"), "{stdout}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
