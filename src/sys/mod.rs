@@ -67,18 +67,7 @@ pub(crate) fn gso_supported(socket: &socket2::Socket, family: libc::c_int) -> bo
     }
     // Setting the socket-wide default segment size to 0 (off) changes nothing, but fails
     // where the kernel does not know the option.
-    let zero: libc::c_int = 0;
-    // SAFETY: passes a pointer to a live c_int with its true size; the fd is owned by `socket`.
-    let rc = unsafe {
-        libc::setsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(socket),
-            libc::SOL_UDP,
-            libc::UDP_SEGMENT,
-            (&zero as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    rc == 0
+    set_udp_option(socket, libc::UDP_SEGMENT, 0).is_ok()
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -89,13 +78,22 @@ pub(crate) fn gso_supported(_socket: &socket2::Socket, _family: libc::c_int) -> 
 /// Turns `UDP_GRO` on or off.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn set_udp_gro(socket: &socket2::Socket, enabled: bool) -> io::Result<()> {
-    let value = libc::c_int::from(enabled);
+    set_udp_option(socket, libc::UDP_GRO, libc::c_int::from(enabled))
+}
+
+/// `setsockopt(SOL_UDP, option, value)` for an integer option.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_udp_option(
+    socket: &socket2::Socket,
+    option: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: passes a pointer to a live c_int with its true size; the fd is owned by `socket`.
     let rc = unsafe {
         libc::setsockopt(
             std::os::fd::AsRawFd::as_raw_fd(socket),
             libc::SOL_UDP,
-            libc::UDP_GRO,
+            option,
             (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
