@@ -1,134 +1,373 @@
-//! The `mmsg` binary end to end, on loopback.
+//! The `mmsg` binary end to end, on loopback only: the demo, `send` into `sink` (files and
+//! generated data), the sink's accounting of hand-made streams, Ctrl-C, bad input, `--help`.
 #![cfg(feature = "cli")]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mmsg");
+use mmsg::{Domain, SockAddr, Socket, Type};
 
-/// Waits for `child` with a deadline, so a hung command fails the test instead of CI.
-fn finish(mut child: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().expect("wait").is_none() {
+const BIN: &str = env!("CARGO_BIN_EXE_mmsg");
+/// The longest any command may take before the test calls it hung.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+// ---- running the binary ----
+
+/// Waits for `child` with a deadline (killing it and failing the test past it).
+fn finish(mut child: Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("command did not finish within {limit:?}");
+            let _ = child.wait();
+            panic!("mmsg did not finish within {PATIENCE:?}");
         }
-        std::thread::sleep(Duration::from_millis(20));
+        thread::sleep(Duration::from_millis(10));
     }
-    child.wait_with_output().expect("output")
 }
 
+/// Runs `mmsg args...` to the end, with a deadline.
 fn run(args: &[&str]) -> Output {
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn mmsg");
-    finish(child, Duration::from_secs(60))
-}
-
-/// Starts a sink on a free port; returns it and the port it printed.
-fn sink(extra: &[&str]) -> (Child, BufReader<std::process::ChildStdout>, u16) {
-    let mut child = Command::new(BIN)
-        .args(["sink", "--bind", "127.0.0.1:0", "--timeout", "3"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sink");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line).expect("first line");
-    let port = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    (child, out, port)
-}
-
-fn rest(out: &mut BufReader<std::process::ChildStdout>) -> String {
-    let mut s = String::new();
-    std::io::Read::read_to_string(out, &mut s).expect("read");
-    s
-}
-
-#[test]
-fn the_demo_delivers_every_packet_and_prints_the_table() {
-    let out = run(&["demo", "--seconds", "0.5", "--receivers", "3"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("syscalls/packet"), "{stdout}");
-    assert!(stdout.contains("every receiver got every packet, intact and in order"));
-    // 3 receivers x 2 senders rows, each with 0 lost, 0 out of order, 0 corrupt.
-    let rows: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("mmsg ") || l.starts_with("std "))
-        .filter(|l| l.split_whitespace().count() == 8)
-        .collect();
-    assert_eq!(rows.len(), 6, "{stdout}");
-    for row in rows {
-        let f: Vec<&str> = row.split_whitespace().collect();
-        assert_eq!(f[2], f[4], "sent = received in {row}");
-        assert_eq!(&f[5..], ["0", "0", "0"], "{row}");
+    let stdout = drain(child.stdout.take().expect("stdout"));
+    let stderr = drain(child.stderr.take().expect("stderr"));
+    let status = finish(child);
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
     }
 }
 
-#[test]
-fn a_file_sent_into_a_sink_is_reproduced_byte_for_byte() {
-    let dir = std::env::temp_dir().join(format!("mmsg-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let input = dir.join("in.bin");
-    let output = dir.join("out.bin");
-    // A few MB of non-trivial content, not a multiple of the chunk size.
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let data: Vec<u8> = (0..2_500_003)
+fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = pipe.read_to_end(&mut all);
+        all
+    })
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A running `mmsg` whose stdout is read line by line.
+struct Running {
+    child: Child,
+    lines: Receiver<String>,
+    stderr: JoinHandle<Vec<u8>>,
+}
+
+impl Running {
+    fn start(args: &[&str]) -> Running {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mmsg");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = drain(child.stderr.take().expect("stderr"));
+        Running {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// The next line of stdout, waiting at most PATIENCE.
+    fn line(&self) -> String {
+        self.lines
+            .recv_timeout(PATIENCE)
+            .expect("a line from mmsg in time")
+    }
+
+    /// Sends SIGINT, as Ctrl-C does.
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the end; returns the exit status, the rest of stdout and stderr.
+    fn finish(self) -> (std::process::ExitStatus, String, String) {
+        let status = finish(self.child);
+        let mut rest = String::new();
+        while let Ok(line) = self.lines.recv_timeout(PATIENCE) {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        (status, rest, text(&self.stderr.join().expect("stderr")))
+    }
+}
+
+/// A sink on a free loopback port; returns it and its address (from its first line).
+fn sink(extra: &[&str]) -> (Running, String) {
+    let mut args = vec!["sink", "--bind", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let sink = Running::start(&args);
+    let first = sink.line();
+    let address = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line {first:?}"))
+        .to_string();
+    let parsed: SocketAddr = address.parse().expect("a socket address");
+    assert_ne!(parsed.port(), 0);
+    (sink, address)
+}
+
+// ---- files ----
+
+/// A file in the temporary directory, removed at the end of the test.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str) -> TempFile {
+        TempFile(std::env::temp_dir().join(format!("mmsg-cli-{}-{name}", std::process::id())))
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Non-trivial content (xorshift), `len` bytes.
+fn content(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            x as u8
+            (x >> 32) as u8
         })
-        .collect();
-    std::fs::write(&input, &data).unwrap();
-    let (child, mut out, port) = sink(&["--output", output.to_str().unwrap()]);
-    let to = format!("127.0.0.1:{port}");
+        .collect()
+}
+
+// ---- the wire format, written out independently of the binary ----
+
+const HEADER: usize = 36;
+const FILE: u8 = 1;
+
+/// A datagram as `mmsg send` makes it: the 36-byte big-endian header, then the payload.
+fn datagram(flags: u8, chunk: u32, seq: u64, total: u64, length: u64, payload: &[u8]) -> Vec<u8> {
+    let mut d = b"MMSG".to_vec();
+    d.extend_from_slice(&[1, flags, 0, 0]);
+    d.extend_from_slice(&chunk.to_be_bytes());
+    d.extend_from_slice(&seq.to_be_bytes());
+    d.extend_from_slice(&total.to_be_bytes());
+    d.extend_from_slice(&length.to_be_bytes());
+    assert_eq!(d.len(), HEADER);
+    d.extend_from_slice(payload);
+    d
+}
+
+/// The number after `label ` in `report`.
+fn number_after(report: &str, label: &str) -> u64 {
+    let at = report
+        .find(&format!("{label} "))
+        .unwrap_or_else(|| panic!("no '{label}' in {report}"));
+    report[at + label.len() + 1..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after '{label}' in {report}"))
+}
+
+// ---- the demo ----
+
+#[test]
+fn a_short_demo_delivers_every_packet_and_prints_the_table() {
+    let out = run(&["demo", "--seconds", "0.6", "--receivers", "3"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains("every receiver got every packet, intact and in order, on both paths"),
+        "{stdout}"
+    );
+
+    // Per receiver: path (2 words), receiver, sent, bytes sent (2 words), received, lost,
+    // out of order, intact.
+    let mut rows = [0, 0];
+    for line in stdout.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let path = match f.first().copied() {
+            Some("mmsg") => 0,
+            Some("std") => 1,
+            _ => continue,
+        };
+        if f.len() != 10 {
+            continue;
+        }
+        rows[path] += 1;
+        assert!(f[2].parse::<SocketAddr>().is_ok(), "{line}");
+        let sent: u64 = f[3].parse().expect("sent");
+        assert!(sent > 0, "{line}");
+        assert_eq!(f[6], f[3], "received = sent: {line}");
+        assert_eq!(&f[7..], ["0", "0", "yes"], "{line}");
+    }
+    assert_eq!(rows, [3, 3], "{stdout}");
+
+    // Per path: path, packets, packets/s, send syscalls, syscalls/packet, CPU.
+    let summary = |name: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .map(|l| l.split_whitespace().map(String::from).collect::<Vec<_>>())
+            .find(|f| f.len() == 7 && f[..2].join(" ") == name)
+            .unwrap_or_else(|| panic!("no summary row for {name}: {stdout}"))
+    };
+    let mmsg = summary("mmsg send_fanout");
+    let std = summary("std send_to");
+    assert_eq!(mmsg[2], std[2], "the same packets on both paths");
+    assert_eq!(std[4], std[2], "std: one sendto per packet");
+    assert_eq!(std[5], "1.0000");
+    let mmsg_calls: u64 = mmsg[4].parse().expect("syscalls");
+    let packets: u64 = mmsg[2].parse().expect("packets");
+    if cfg!(feature = "portable") {
+        assert_eq!(mmsg_calls, packets, "the portable path: one sendmsg each");
+    } else {
+        assert!(
+            mmsg_calls * 10 < packets,
+            "batched: {mmsg_calls} for {packets}"
+        );
+    }
+}
+
+#[test]
+fn mmsg_with_no_arguments_runs_the_demo_and_ctrl_c_stops_it() {
+    let demo = Running::start(&[]);
+    let first = demo.line();
+    assert!(first.starts_with("mmsg demo:"), "{first}");
+    assert!(first.contains("to 4 receivers"), "{first}");
+    demo.interrupt();
+    let (status, rest, stderr) = demo.finish();
+    assert_eq!(status.code(), Some(130), "{rest}\n{stderr}");
+    assert!(rest.contains("interrupted"), "{rest}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+// ---- send into sink ----
+
+#[test]
+fn a_file_sent_into_a_sink_is_reproduced_byte_for_byte() {
+    let input = TempFile::new("round-trip-in");
+    let output = TempFile::new("round-trip-out");
+    // 3 MB, not a multiple of the 1364-byte chunks.
+    let data = content(3_000_017, 0x2545_f491_4f6c_dd1d);
+    assert_ne!(data.len() % (1400 - HEADER), 0);
+    std::fs::write(&input.0, &data).expect("write input");
+
+    let (sink, to) = sink(&["--output", output.path(), "--timeout", "10"]);
     let sent = run(&[
         "send",
         "--to",
         &to,
         "--file",
-        input.to_str().unwrap(),
+        input.path(),
         "--size",
         "1400",
         "--rate",
-        "100000",
+        "20000",
     ]);
+    let sent_report = text(&sent.stdout);
+    assert!(sent.status.success(), "{sent_report}{}", text(&sent.stderr));
+    let chunks = data.len().div_ceil(1400 - HEADER) as u64;
+    assert_eq!(number_after(&sent_report, "sent"), chunks, "{sent_report}");
+
+    let (status, report, stderr) = sink.finish();
+    assert!(status.success(), "{report}{stderr}");
+    assert!(report.contains("stream complete"), "{report}");
+    assert_eq!(number_after(&report, "lost"), 0, "{report}");
+    assert_eq!(number_after(&report, "unique"), chunks, "{report}");
     assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
+        report.contains(&format!("({} bytes, complete)", data.len())),
+        "{report}"
     );
-    let done = finish(child, Duration::from_secs(30));
-    let report = rest(&mut out);
-    assert!(done.status.success(), "{report}");
-    assert!(report.contains("lost 0"), "{report}");
-    assert_eq!(std::fs::read(&output).unwrap(), data);
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        std::fs::read(&output.0).expect("output") == data,
+        "the copy differs"
+    );
 }
 
 #[test]
-fn generated_packets_are_counted_by_the_sink() {
-    let (child, mut out, port) = sink(&["--count", "500"]);
-    let to = format!("127.0.0.1:{port}");
+fn a_file_fanned_out_to_two_sinks_arrives_whole_at_both() {
+    let input = TempFile::new("fanout-in");
+    let outputs = [TempFile::new("fanout-out-a"), TempFile::new("fanout-out-b")];
+    let data = content(777_777, 7);
+    std::fs::write(&input.0, &data).expect("write input");
+    let (a, to_a) = sink(&["--output", outputs[0].path(), "--timeout", "10"]);
+    let (b, to_b) = sink(&["--output", outputs[1].path(), "--timeout", "10"]);
+
+    let sent = run(&[
+        "send",
+        "--to",
+        &format!("{to_a},{to_b}"),
+        "--file",
+        input.path(),
+        "--rate",
+        "20000",
+    ]);
+    let sent_report = text(&sent.stdout);
+    assert!(sent.status.success(), "{sent_report}{}", text(&sent.stderr));
+    assert!(sent_report.contains("to 2 recipients"), "{sent_report}");
+
+    for (sink, output) in [(a, &outputs[0]), (b, &outputs[1])] {
+        let (status, report, stderr) = sink.finish();
+        assert!(status.success(), "{report}{stderr}");
+        assert!(
+            std::fs::read(&output.0).expect("output") == data,
+            "a copy differs"
+        );
+    }
+}
+
+#[test]
+fn an_empty_file_arrives_as_an_empty_file() {
+    let input = TempFile::new("empty-in");
+    let output = TempFile::new("empty-out");
+    std::fs::write(&input.0, b"").expect("write input");
+    std::fs::write(&output.0, b"old content").expect("write output");
+    let (sink, to) = sink(&["--output", output.path(), "--timeout", "10"]);
+    let sent = run(&["send", "--to", &to, "--file", input.path()]);
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let (status, report, _) = sink.finish();
+    assert!(status.success(), "{report}");
+    assert!(report.contains("stream complete"), "{report}");
+    assert_eq!(std::fs::read(&output.0).expect("output"), b"");
+}
+
+#[test]
+fn generated_datagrams_are_counted_and_checked_by_the_sink() {
+    let (sink, to) = sink(&["--count", "500", "--timeout", "10"]);
     let sent = run(&[
         "send",
         "--to",
@@ -138,108 +377,298 @@ fn generated_packets_are_counted_by_the_sink() {
         "500",
         "--size",
         "200",
+        "--rate",
+        "20000",
     ]);
-    assert!(sent.status.success());
-    assert!(String::from_utf8_lossy(&sent.stdout).contains("sent 500 of 500 packets"));
-    let done = finish(child, Duration::from_secs(30));
-    let report = rest(&mut out);
-    assert!(done.status.success(), "{report}");
+    let sent_report = text(&sent.stdout);
+    assert!(sent.status.success(), "{sent_report}{}", text(&sent.stderr));
     assert!(
-        report.contains("received 500 datagrams (500 distinct of 500), lost 0"),
+        sent_report.starts_with("sent 500 datagrams"),
+        "{sent_report}"
+    );
+
+    let (status, report, stderr) = sink.finish();
+    assert!(status.success(), "{report}{stderr}");
+    assert!(
+        report.contains(
+            "unique 500 of 500, lost 0, out of order 0, duplicates 0, corrupt 0, foreign 0"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("received 500 datagrams (100.0 kB)"),
         "{report}"
     );
 }
 
 #[test]
-fn bad_input_is_one_line_and_exit_status_2() {
-    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let busy = taken.local_addr().unwrap().to_string();
-    let cases: Vec<Vec<&str>> = vec![
-        vec!["send", "--to", "not-an-address", "--generate"],
-        vec!["send", "--to", "127.0.0.1:0", "--generate"],
-        vec!["send", "--to", "127.0.0.1:9", "--size", "65508"],
-        vec![
-            "send",
-            "--to",
-            "127.0.0.1:9",
-            "--file",
-            "/nonexistent/mmsg-input",
-        ],
-        vec!["sink", "--bind", &busy, "--timeout", "1"],
-    ];
-    for case in cases {
-        let out = run(&case);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{case:?}: {stderr}");
-        assert_eq!(stderr.trim().lines().count(), 1, "{case:?}: {stderr}");
-        assert!(stderr.starts_with("mmsg: error: "), "{stderr}");
-        assert!(!stderr.contains("panicked"), "{stderr}");
+fn generated_datagrams_over_ipv6() {
+    let sink = Running::start(&["sink", "--bind", "[::1]:0", "--timeout", "10"]);
+    let first = sink.line();
+    let to = first
+        .strip_prefix("listening on ")
+        .expect("address")
+        .to_string();
+    assert!(to.starts_with("[::1]:"), "{to}");
+    let sent = run(&[
+        "send", "--to", &to, "--count", "300", "--size", "1472", "--rate", "20000",
+    ]);
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let (status, report, _) = sink.finish();
+    assert!(status.success(), "{report}");
+    assert!(report.contains("unique 300 of 300, lost 0"), "{report}");
+}
+
+// ---- the sink's accounting, with streams made by hand ----
+
+#[test]
+fn the_sink_writes_reordered_chunks_at_their_offsets_and_counts_what_was_odd() {
+    let output = TempFile::new("reordered-out");
+    let data = content(10 * 100 + 37, 99);
+    let chunk = |seq: usize| &data[seq * 100..((seq + 1) * 100).min(data.len())];
+    let datagram = |seq: usize| {
+        let flags = FILE | if seq == 10 { 2 } else { 0 };
+        datagram(flags, 100, seq as u64, 11, data.len() as u64, chunk(seq))
+    };
+    let (sink, to) = sink(&["--output", output.path(), "--timeout", "10"]);
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut order: Vec<usize> = vec![10, 3, 0, 1, 2, 9, 8, 7, 4, 5];
+    order.insert(4, 3); // a duplicate
+    for seq in order {
+        sender.send_to(&datagram(seq), &to).expect("send");
     }
-    // clap's own usage errors exit 2 too.
-    assert_eq!(run(&["send"]).status.code(), Some(2));
+    sender.send_to(b"not mmsg", &to).expect("send"); // foreign
+    let mut short = datagram(6);
+    short.pop();
+    sender.send_to(&short, &to).expect("send"); // corrupt: a byte short
+    sender.send_to(&datagram(6), &to).expect("send"); // the last one missing
+
+    let (status, report, _) = sink.finish();
+    assert!(status.success(), "{report}");
+    assert!(report.contains("stream complete"), "{report}");
+    assert!(
+        report.contains(
+            "unique 11 of 11, lost 0, out of order 10, duplicates 1, corrupt 1, foreign 1"
+        ),
+        "{report}"
+    );
+    assert!(
+        std::fs::read(&output.0).expect("output") == data,
+        "the copy differs"
+    );
 }
 
 #[test]
-fn every_subcommand_has_help_with_examples() {
-    for sub in [
+fn the_sink_reports_loss_and_fails_when_a_chunk_never_comes() {
+    let output = TempFile::new("lossy-out");
+    let data = content(250, 5);
+    let (sink, to) = sink(&["--output", output.path(), "--timeout", "0.5"]);
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let started = Instant::now();
+    for seq in [0usize, 2] {
+        let payload = &data[seq * 100..((seq + 1) * 100).min(250)];
+        let d = datagram(FILE, 100, seq as u64, 3, 250, payload);
+        sender.send_to(&d, &to).expect("send");
+    }
+    let (status, report, _) = sink.finish();
+    assert_eq!(status.code(), Some(1), "{report}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "waited the timeout"
+    );
+    assert!(report.contains("nothing received for 0.5 s"), "{report}");
+    assert!(report.contains("unique 2 of 3, lost 1"), "{report}");
+    assert!(report.contains("INCOMPLETE"), "{report}");
+    let written = std::fs::read(&output.0).expect("output");
+    assert_eq!(written.len(), 250);
+    assert_eq!(&written[..100], &data[..100]);
+    assert_eq!(&written[200..], &data[200..]);
+}
+
+// ---- Ctrl-C ----
+
+#[test]
+fn ctrl_c_stops_a_send_cleanly_and_it_reports_exactly_what_was_sent() {
+    let receiver = Socket::new(Domain::IPV4, Type::DGRAM, None).expect("socket");
+    receiver
+        .as_socket2()
+        .set_recv_buffer_size(4 << 20)
+        .expect("receive buffer");
+    receiver
+        .bind(&SockAddr::from(
+            "127.0.0.1:0".parse::<SocketAddr>().expect("address"),
+        ))
+        .expect("bind");
+    let to = receiver
+        .local_address()
+        .expect("address")
+        .as_socket()
+        .expect("ip")
+        .to_string();
+    // Slow enough that the receive queue holds all that is sent before the signal lands.
+    let send = Running::start(&["send", "--to", &to, "--rate", "500", "--size", "100"]);
+    receiver.set_timeout(Some(PATIENCE));
+    let mut buf = [0u8; 256];
+    assert_eq!(
+        receiver.receive(&mut buf, None).expect("sending began"),
+        100
+    );
+    assert_eq!(buf[12..20], 0u64.to_be_bytes());
+    send.interrupt();
+    let (status, report, stderr) = send.finish();
+    assert_eq!(status.code(), Some(130), "{report}{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let reported = number_after(&report, "interrupted: sent");
+
+    // Everything it says it sent arrived, numbered 0.. in order, and nothing more.
+    receiver.set_blocking(false);
+    let mut arrived: u64 = 1;
+    while let Ok(n) = receiver.receive(&mut buf, None) {
+        assert_eq!(n, 100);
+        assert_eq!(&buf[..4], b"MMSG");
+        assert_eq!(buf[12..20], arrived.to_be_bytes());
+        arrived += 1;
+    }
+    assert_eq!(reported, arrived, "{report}");
+}
+
+#[test]
+fn ctrl_c_stops_a_waiting_sink_with_its_report() {
+    let (sink, _) = sink(&[]);
+    sink.interrupt();
+    let (status, report, stderr) = sink.finish();
+    assert_eq!(status.code(), Some(130), "{report}{stderr}");
+    assert!(
+        report.starts_with("interrupted\nreceived 0 datagrams"),
+        "{report}"
+    );
+}
+
+// ---- bad input and help ----
+
+#[test]
+fn bad_input_is_one_line_on_stderr_and_exit_status_2() {
+    let taken = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let busy = taken.local_addr().expect("address").to_string();
+    let untouched = TempFile::new("bad-input-untouched");
+    std::fs::write(&untouched.0, b"keep me").expect("write");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["send", "--to", "not-an-address"],
+            "cannot parse address",
+        ),
+        (
+            vec!["send", "--to", "127.0.0.1:99999"],
+            "cannot parse address",
+        ),
+        (vec!["send", "--to", "127.0.0.1:0"], "port 0"),
+        (
+            vec!["send", "--to", "127.0.0.1:9,[::1]:9"],
+            "mix IPv4 and IPv6",
+        ),
+        (
+            vec!["send", "--to", "127.0.0.1:9", "--size", "65508"],
+            "above 65507",
+        ),
+        (
+            vec!["send", "--to", "127.0.0.1:9", "--size", "36"],
+            "no room",
+        ),
+        (vec!["send", "--to", "127.0.0.1:9", "--rate", "0"], "rate 0"),
+        (
+            vec![
+                "send",
+                "--to",
+                "127.0.0.1:9",
+                "--file",
+                "/nonexistent/mmsg-input",
+            ],
+            "cannot read /nonexistent/mmsg-input",
+        ),
+        (
+            vec!["send", "--to", "127.0.0.1:9", "--file", "/"],
+            "not a regular file",
+        ),
+        (
+            vec!["sink", "--bind", &busy, "--output", untouched.path()],
+            "Address already in use",
+        ),
+        (
+            vec!["sink", "--bind", "127.0.0.1:0", "--timeout", "-1"],
+            "not a duration",
+        ),
+        (
+            vec![
+                "sink",
+                "--bind",
+                "127.0.0.1:0",
+                "--output",
+                "/nonexistent/dir/out",
+            ],
+            "cannot write",
+        ),
+        (vec!["sink", "--bind", "nowhere"], "cannot parse address"),
+        (vec!["demo", "--seconds", "0"], "not a duration"),
+        (vec!["demo", "--receivers", "0"], "--receivers 0"),
+    ];
+    for (args, why) in cases {
+        let out = run(&args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("mmsg: error: "), "{args:?}: {stderr}");
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+    }
+    // The sink that could not bind left the output file alone.
+    assert_eq!(std::fs::read(&untouched.0).expect("read"), b"keep me");
+
+    // clap's own usage errors exit 2 as well.
+    for args in [
+        &["send"][..],
+        &["send", "--to", "127.0.0.1:9", "--size", "big"],
+        &["send", "--to", "127.0.0.1:9", "--file", "x", "--count", "3"],
+        &["sink"],
+        &["no-such-command"],
+    ] {
+        let out = run(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    for args in [
         &["--help"][..],
+        &["help", "send"],
         &["demo", "--help"],
         &["send", "--help"],
         &["sink", "--help"],
         &["bench", "--help"],
     ] {
-        let out = run(sub);
-        assert!(out.status.success(), "{sub:?}");
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains("Usage"),
-            "{sub:?}"
-        );
+        let out = run(args);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(stdout.contains("Usage: mmsg"), "{args:?}: {stdout}");
+        if args[0] != "bench" {
+            assert!(stdout.contains("Examples:"), "{args:?}: {stdout}");
+        }
     }
-    for sub in ["send", "sink", "demo"] {
-        let out = run(&[sub, "--help"]);
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains("Example"),
-            "{sub}"
-        );
+    let send = text(&run(&["send", "--help"]).stdout);
+    for option in [
+        "--to",
+        "--file",
+        "--generate",
+        "--size",
+        "--rate",
+        "--count",
+    ] {
+        assert!(send.contains(option), "{option}: {send}");
     }
-}
-
-#[test]
-fn ctrl_c_cancels_a_send_cleanly_and_reports_what_was_sent() {
-    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let to = receiver.local_addr().unwrap().to_string();
-    let child = Command::new(BIN)
-        .args([
-            "send",
-            "--to",
-            &to,
-            "--generate",
-            "--count",
-            "1000000",
-            "--rate",
-            "2000",
-            "--size",
-            "100",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn send");
-    // Wait until packets flow (the sender is running its loop), then interrupt it.
-    receiver
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut buf = [0u8; 256];
-    receiver.recv(&mut buf).expect("the sender started sending");
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let out = finish(child, Duration::from_secs(20));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(130), "{stdout}");
-    assert!(stdout.contains("cancelled"), "{stdout}");
-    assert!(stdout.contains("of 1000000 packets"), "{stdout}");
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    let sink = text(&run(&["sink", "--help"]).stdout);
+    for option in ["--bind", "--output", "--count", "--timeout"] {
+        assert!(sink.contains(option), "{option}: {sink}");
+    }
 }

@@ -2,18 +2,58 @@
 
 use std::fmt::Display;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
 
-/// A failure to report: one line on stderr, exit status 2.
-pub struct Fail(pub String);
+/// Exit status for bad input (as clap uses for usage errors).
+pub const EXIT_BAD_INPUT: i32 = 2;
+/// Exit status when the run failed (loss, an incomplete file, a socket error mid-run).
+pub const EXIT_FAILED: i32 = 1;
 
-impl<E: Display> From<E> for Fail {
-    fn from(e: E) -> Fail {
-        Fail(e.to_string())
+/// A failure to report: one line on stderr, and the exit status.
+#[derive(Debug)]
+pub struct Fail {
+    pub message: String,
+    pub code: i32,
+}
+
+impl Fail {
+    /// Bad input: exit status 2.
+    pub fn input(message: impl Display) -> Fail {
+        Fail {
+            message: message.to_string(),
+            code: EXIT_BAD_INPUT,
+        }
+    }
+
+    /// A failure during the run: exit status 1.
+    pub fn runtime(message: impl Display) -> Fail {
+        Fail {
+            message: message.to_string(),
+            code: EXIT_FAILED,
+        }
     }
 }
 
+/// Bad input.
 pub fn fail<T>(message: impl Display) -> Result<T, Fail> {
-    Err(Fail(message.to_string()))
+    Err(Fail::input(message))
+}
+
+/// Turns any error into a [`Fail`] that says what was being done.
+pub trait Context<T> {
+    /// As bad input (setting up: binding, opening files).
+    fn context(self, what: impl FnOnce() -> String) -> Result<T, Fail>;
+    /// As a failure during the run.
+    fn runtime_context(self, what: impl FnOnce() -> String) -> Result<T, Fail>;
+}
+
+impl<T, E: Display> Context<T> for Result<T, E> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T, Fail> {
+        self.map_err(|e| Fail::input(format!("{}: {e}", what())))
+    }
+    fn runtime_context(self, what: impl FnOnce() -> String) -> Result<T, Fail> {
+        self.map_err(|e| Fail::runtime(format!("{}: {e}", what())))
+    }
 }
 
 /// One address: `HOST:PORT` (a name is resolved, the first answer taken).
@@ -24,7 +64,7 @@ pub fn address(text: &str) -> Result<SocketAddr, Fail> {
     match text.to_socket_addrs().ok().and_then(|mut a| a.next()) {
         Some(address) => Ok(address),
         None => fail(format!(
-            "cannot parse address '{text}' (expected HOST:PORT)"
+            "cannot parse address '{text}' (expected HOST:PORT, e.g. 127.0.0.1:5004 or [::1]:5004)"
         )),
     }
 }
@@ -36,25 +76,84 @@ pub fn destinations(text: &str) -> Result<Vec<SocketAddr>, Fail> {
         .map(|a| address(a.trim()))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(zero) = list.iter().find(|a| a.port() == 0) {
-        return fail(format!("destination {zero} has port 0"));
+        return fail(format!(
+            "destination {zero} has port 0 (a destination needs a real port)"
+        ));
     }
     if list.iter().any(|a| a.is_ipv4() != list[0].is_ipv4()) {
-        return fail("destinations mix IPv4 and IPv6");
+        return fail("destinations mix IPv4 and IPv6; send to one family at a time");
     }
     Ok(list)
 }
 
+/// The largest UDP payload over IPv4.
+pub const MAX_DATAGRAM: usize = 65_507;
+
 /// A datagram size: room for the header plus at least one byte, at most 65 507.
 pub fn datagram_size(size: usize, header: usize) -> Result<usize, Fail> {
-    if size > 65_507 {
+    if size > MAX_DATAGRAM {
         return fail(format!(
-            "size {size} is above 65507, the largest UDP datagram"
+            "size {size} is above {MAX_DATAGRAM}, the largest UDP datagram"
         ));
     }
     if size <= header {
         return fail(format!(
-            "size {size} leaves no room after the {header}-byte header"
+            "size {size} leaves no room for data after the {header}-byte header (use at least {})",
+            header + 1
         ));
     }
     Ok(size)
+}
+
+/// A rate in datagrams per second: positive.
+pub fn rate(rate: u64) -> Result<u64, Fail> {
+    if rate == 0 {
+        return fail("rate 0 would send nothing; leave --rate out to send as fast as possible");
+    }
+    Ok(rate)
+}
+
+/// A duration in seconds: finite, positive, at most a year.
+pub fn seconds(name: &str, seconds: f64) -> Result<Duration, Fail> {
+    if !(seconds > 0.0 && seconds <= 365.0 * 86_400.0) {
+        return fail(format!(
+            "{name} {seconds} is not a duration (give seconds above 0, e.g. 2.5)"
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_are_checked() {
+        assert_eq!(
+            destinations("127.0.0.1:1, 127.0.0.1:2").ok(),
+            Some(vec![
+                "127.0.0.1:1".parse().unwrap(),
+                "127.0.0.1:2".parse().unwrap()
+            ])
+        );
+        assert!(destinations("127.0.0.1:0").is_err());
+        assert!(destinations("127.0.0.1:1,[::1]:2").is_err());
+        assert!(destinations("nonsense").is_err());
+        assert!(destinations("").is_err());
+    }
+
+    #[test]
+    fn numbers_are_checked() {
+        assert!(datagram_size(65_508, 36).is_err());
+        assert!(datagram_size(36, 36).is_err());
+        assert_eq!(datagram_size(65_507, 36).ok(), Some(65_507));
+        assert!(rate(0).is_err());
+        assert!(seconds("--timeout", f64::NAN).is_err());
+        assert!(seconds("--timeout", -1.0).is_err());
+        assert!(seconds("--timeout", f64::INFINITY).is_err());
+        assert_eq!(
+            seconds("--timeout", 0.5).ok(),
+            Some(Duration::from_millis(500))
+        );
+    }
 }

@@ -1,23 +1,45 @@
 //! The `mmsg` command-line tool: a demo, a sender, a sink and a benchmark.
 
+/// Prints a line on stdout; a closed stdout (e.g. `| head`) is not an error worth a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod args;
 mod bench;
+mod cpu;
 mod demo;
+mod incoming;
+mod interrupt;
+mod pace;
+mod progress;
 mod send;
 mod sink;
+mod source;
+mod tally;
+mod units;
 mod wire;
 
 use clap::{Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  mmsg                                              # the demo: a video fanned out to 4 receivers
+  mmsg sink --bind 127.0.0.1:5004 --output copy.bin
+  mmsg send --to 127.0.0.1:5004 --file original.bin --rate 20000
+  mmsg bench
+
+Run `mmsg help COMMAND` for each command's options and examples.";
 
 #[derive(Parser)]
 #[command(
     name = "mmsg",
     version,
     about = "Send and receive many datagrams per system call",
-    after_help = "With no command, runs `mmsg demo`.\n\nExamples:\n  \
-        mmsg                                   # the demo\n  \
-        mmsg sink --bind 127.0.0.1:5004 --output copy.bin\n  \
-        mmsg send --to 127.0.0.1:5004 --file data.bin --size 1400 --rate 50000"
+    after_help = EXAMPLES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -26,11 +48,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Stream an RTP-like video to receivers on loopback with fan-out (the default).
+    /// Fan an RTP-like video out to receivers on loopback, with mmsg and with std (the default)
     Demo(demo::DemoArgs),
-    /// Send a file or generated packets to one or many recipients.
+    /// Send a file or generated data in numbered datagrams to one or many recipients
     Send(send::SendArgs),
-    /// Receive, report loss and reordering, and write the file that was sent.
+    /// Receive numbered datagrams: report rate, loss and reordering, rebuild a sent file
     Sink(sink::SinkArgs),
     /// Benchmark mmsg against other ways of sending datagrams.
     Bench(bench::BenchArgs),
@@ -38,18 +60,16 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    let result = match cli.command {
-        None => demo::run(demo::DemoArgs::default_args()).map(|ok| if ok { 0 } else { 1 }),
-        Some(Command::Demo(a)) => demo::run(a).map(|ok| if ok { 0 } else { 1 }),
-        Some(Command::Send(a)) => send::run(a).map(|()| 0),
-        Some(Command::Sink(a)) => sink::run(a).map(|()| 0),
-        Some(Command::Bench(a)) => Ok(bench::run(a)),
+    let outcome = match cli.command {
+        None => demo::run(demo::DemoArgs::default()),
+        Some(Command::Demo(args)) => demo::run(args),
+        Some(Command::Send(args)) => send::run(args),
+        Some(Command::Sink(args)) => sink::run(args),
+        Some(Command::Bench(args)) => Ok(bench::run(args)),
     };
-    match result {
-        Ok(code) => std::process::exit(code),
-        Err(args::Fail(message)) => {
-            eprintln!("mmsg: error: {message}");
-            std::process::exit(2);
-        }
-    }
+    let code = outcome.unwrap_or_else(|fail| {
+        eprintln!("mmsg: error: {}", fail.message);
+        fail.code
+    });
+    std::process::exit(code);
 }

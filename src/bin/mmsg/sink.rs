@@ -1,118 +1,212 @@
-//! `mmsg sink`: receives what `mmsg send` sends, reports loss and reordering, and writes
-//! the reassembled file.
+//! `mmsg sink`: receives numbered datagrams in batches, reports rate, loss and reordering,
+//! and rebuilds a file that was sent.
 
-use std::io::{IoSliceMut, Write};
+use std::fs::File;
+use std::io::{self, IoSliceMut};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use clap::Args;
-use mmsg::{Domain, InputMessage, MsgFlags, SockAddr, Socket, Type};
+use mmsg::{Cancellable, Domain, InputMessage, MsgFlags, SockAddr, Socket, Type};
 
-use crate::args::{self, fail, Fail};
-use crate::wire::{self, Header};
+use crate::args::{self, fail, Context, Fail, EXIT_FAILED};
+use crate::incoming::Incoming;
+use crate::interrupt::{self, EXIT_INTERRUPTED};
+use crate::{progress, units};
 
-#[derive(Args)]
-#[command(after_help = "Examples:\n  \
-    mmsg sink --bind 127.0.0.1:5004 --output copy.ts\n  \
-    mmsg sink --bind [::1]:5004 --count 100000 --timeout 2")]
+/// Datagrams per `receive_messages` call, and the room for each (any UDP datagram fits).
+const BATCH: usize = 64;
+const ROOM: usize = 65_536;
+/// Receive buffer asked for, so that bursts wait in the kernel instead of being dropped.
+const RECEIVE_BUFFER: usize = 8 << 20;
+
+const EXAMPLES: &str = "\
+Examples:
+  # Receive a file sent with `mmsg send --file`, give up after 5 s of silence:
+  mmsg sink --bind 127.0.0.1:5004 --output copy.bin --timeout 5
+
+  # Count 10 000 datagrams on any IPv6 address, on a port the OS picks:
+  mmsg sink --bind [::]:0 --count 10000
+
+The first line of output is `listening on ADDRESS`, with the port that was bound.";
+
+/// Arguments of `mmsg sink`.
+#[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct SinkArgs {
-    /// Address to receive on (port 0: any free port; the address is printed first).
+    /// Address to receive on, HOST:PORT (port 0: one the OS picks, printed on start)
     #[arg(long, value_name = "ADDR")]
     bind: String,
-    /// Write the file that was sent here.
+    /// Write the file that was sent here (chunks go to their offset, whatever their order)
     #[arg(long, value_name = "PATH")]
-    output: Option<std::path::PathBuf>,
-    /// Stop after this many datagrams.
-    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Stop after this many datagrams
+    #[arg(long, value_name = "N")]
     count: Option<u64>,
-    /// Stop after this many seconds without a datagram.
-    #[arg(long, default_value_t = 5.0)]
-    timeout: f64,
+    /// Stop after this many seconds with nothing received [default: wait forever]
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    timeout: Option<f64>,
 }
 
-pub fn run(a: SinkArgs) -> Result<(), Fail> {
-    let bind = args::address(&a.bind)?;
-    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
-        return fail("--timeout must be a positive number of seconds");
-    }
-    let domain = if bind.is_ipv4() {
-        Domain::IPV4
-    } else {
-        Domain::IPV6
-    };
-    let socket = Socket::new(domain, Type::DGRAM, None)?;
-    let _ = socket.as_socket2().set_recv_buffer_size(16 << 20);
-    if let Err(e) = socket.bind(&SockAddr::from(bind)) {
-        return fail(format!("cannot bind {bind}: {e}"));
-    }
-    let local = socket.local_address()?.as_socket().map_or(bind, |a| a);
-    println!("listening on {local}");
-    let _ = std::io::stdout().flush();
-    socket.set_timeout(Some(Duration::from_secs_f64(a.timeout)));
+/// Why receiving stopped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    Complete,
+    Count,
+    Timeout,
+    Interrupted,
+}
 
-    let mut bufs = vec![vec![0u8; 65_536]; 64];
-    let mut seen: Vec<bool> = Vec::new();
-    let (mut received, mut distinct, mut reordered, mut highest) = (0u64, 0u64, 0u64, None::<u64>);
-    let mut total = None::<u64>;
-    let mut file: Vec<u8> = Vec::new();
-    let mut first = None::<Instant>;
-    loop {
-        if a.count.is_some_and(|c| received >= c) || total.is_some_and(|t| distinct >= t) {
-            break;
+pub fn run(args: SinkArgs) -> Result<i32, Fail> {
+    let bind = args::address(&args.bind)?;
+    let timeout = args
+        .timeout
+        .map(|t| args::seconds("--timeout", t))
+        .transpose()?;
+    if args.count == Some(0) {
+        return fail("--count 0 would receive nothing");
+    }
+    let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, None)
+        .context(|| "cannot open a UDP socket".into())?;
+    // Best effort: the OS may cap it (net.core.rmem_max).
+    let _ = socket.as_socket2().set_recv_buffer_size(RECEIVE_BUFFER);
+    socket
+        .bind(&SockAddr::from(bind))
+        .context(|| format!("cannot bind {bind}"))?;
+    socket.set_timeout(timeout);
+    // After binding, so that a sink that cannot start leaves an existing file alone.
+    let output = match &args.output {
+        Some(path) => {
+            let file = File::create(path).context(|| format!("cannot write {}", path.display()))?;
+            Some((file, path.clone()))
         }
-        let lens: Vec<usize> = {
-            let mut vs: Vec<[IoSliceMut; 1]> =
-                bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
-            let mut ms: Vec<InputMessage> = vs.iter_mut().map(|v| InputMessage::new(v)).collect();
-            match socket.receive_messages(&mut ms, MsgFlags::empty(), None) {
-                Ok(n) => ms[..n].iter().map(|m| m.bytes_received).collect(),
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break,
-                Err(e) => return Err(e.into()),
-            }
-        };
-        first.get_or_insert_with(Instant::now);
-        for (buf, len) in bufs.iter().zip(lens) {
-            received += 1;
-            let Some(h) = Header::decode(&buf[..len]) else {
-                continue;
-            };
-            total = Some(h.total);
-            let seq = h.seq as usize;
-            if seq >= seen.len() {
-                seen.resize(seq + 1, false);
-            }
-            if highest.is_some_and(|hi| h.seq < hi) {
-                reordered += 1;
-            }
-            highest = Some(highest.map_or(h.seq, |hi| hi.max(h.seq)));
-            if !seen[seq] {
-                seen[seq] = true;
-                distinct += 1;
-                if h.flags & wire::FILE != 0 {
-                    let at = seq * h.chunk as usize;
-                    let body = &buf[wire::LEN..len];
-                    if file.len() < at + body.len() {
-                        file.resize(at + body.len(), 0);
-                    }
-                    file[at..at + body.len()].copy_from_slice(body);
+        None => None,
+    };
+    let local = socket
+        .local_address()
+        .context(|| "cannot read the bound address".into())?;
+    // Before the first line: whoever reads it may interrupt at once.
+    let cancel = interrupt::cancel_on_ctrl_c()?;
+    match local.as_socket() {
+        Some(address) => say!("listening on {address}"),
+        None => say!("listening on {bind}"),
+    }
+
+    let mut incoming = Incoming::new(output);
+    let (end, span) = receive(&socket, &mut incoming, args.count, &cancel)?;
+    Ok(report(&incoming, end, span, timeout))
+}
+
+/// Receives until the stream is complete, `count` datagrams arrived, the timeout passed
+/// with nothing received, or Ctrl-C. Returns why it stopped and the time from the first
+/// datagram to the last.
+fn receive(
+    socket: &Socket,
+    incoming: &mut Incoming,
+    count: Option<u64>,
+    cancel: &Cancellable,
+) -> Result<(End, Duration), Fail> {
+    let mut room = vec![0u8; BATCH * ROOM];
+    let mut slots: Vec<[IoSliceMut; 1]> = room
+        .chunks_mut(ROOM)
+        .map(|b| [IoSliceMut::new(b)])
+        .collect();
+    let mut messages: Vec<InputMessage> = slots.iter_mut().map(|s| InputMessage::new(s)).collect();
+    let bar = progress::open_ended("receiving", "datagrams");
+    let mut arrived: u64 = 0;
+    let mut first: Option<Instant> = None;
+    let mut last = Instant::now();
+    let end = loop {
+        if incoming.complete() {
+            break End::Complete;
+        }
+        if count.is_some_and(|c| arrived >= c) {
+            break End::Count;
+        }
+        // Never take more than --count asks for.
+        let want = count.map_or(BATCH, |c| (c - arrived).min(BATCH as u64) as usize);
+        let n =
+            match socket.receive_messages(&mut messages[..want], MsgFlags::empty(), Some(cancel)) {
+                Ok(n) => n,
+                Err(e) if mmsg::is_cancelled(&e) => break End::Interrupted,
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => break End::Timeout,
+                Err(e) => {
+                    bar.finish_and_clear();
+                    return Err(e).runtime_context(|| "receiving failed".into());
                 }
+            };
+        last = Instant::now();
+        first.get_or_insert(last);
+        arrived += n as u64;
+        for m in &messages[..n] {
+            let datagram = &m.vectors[0][..m.bytes_received.min(ROOM)];
+            if let Err(e) = incoming.accept(datagram) {
+                bar.finish_and_clear();
+                return Err(e);
             }
         }
+        bar.set_position(arrived);
+    };
+    bar.finish_and_clear();
+    Ok((end, first.map_or(Duration::ZERO, |f| last - f)))
+}
+
+/// Prints what arrived; returns the exit status.
+fn report(incoming: &Incoming, end: End, span: Duration, timeout: Option<Duration>) -> i32 {
+    let ended = matches!(end, End::Complete | End::Timeout);
+    let lost = incoming.lost(ended);
+    let t = &incoming.tally;
+    match end {
+        End::Complete => say!("stream complete"),
+        End::Count => say!("received the datagrams asked for"),
+        End::Timeout => say!(
+            "nothing received for {:.1} s",
+            timeout.unwrap_or_default().as_secs_f64()
+        ),
+        End::Interrupted => say!("interrupted"),
     }
-    let secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
-    let expected = total.unwrap_or(distinct);
-    let lost = expected.saturating_sub(distinct);
-    println!(
-        "received {received} datagrams ({distinct} distinct of {expected}), lost {lost}, reordered {reordered}, {:.0} datagrams/s",
-        received as f64 / secs.max(1e-9)
+    let received = format!(
+        "received {} ({})",
+        units::count(incoming.datagrams, "datagram"),
+        units::bytes(incoming.bytes)
     );
-    if let Some(path) = &a.output {
-        if let Err(e) = std::fs::write(path, &file) {
-            return fail(format!("cannot write {}: {e}", path.display()));
-        }
-        println!("wrote {} bytes to {}", file.len(), path.display());
+    if span.is_zero() {
+        say!("{received} in one batch");
+    } else {
+        say!(
+            "{received} in {:.3} s: {:.0} datagrams/s, {}",
+            span.as_secs_f64(),
+            units::per_second(incoming.datagrams.saturating_sub(1), span),
+            units::bit_rate(incoming.bytes, span),
+        );
     }
-    if lost > 0 || received == 0 {
-        std::process::exit(1);
+    let of = match incoming.stream() {
+        Some(s) if s.total > 0 => format!(" of {}", s.total),
+        _ => String::new(),
+    };
+    say!(
+        "unique {}{of}, lost {lost}, out of order {}, duplicates {}, corrupt {}, foreign {}",
+        t.unique,
+        t.out_of_order,
+        t.duplicates,
+        incoming.corrupt,
+        incoming.foreign
+    );
+    if let Some((path, length)) = incoming.written() {
+        let state = if incoming.complete() {
+            "complete"
+        } else {
+            "INCOMPLETE"
+        };
+        say!("wrote {} ({length} bytes, {state})", path.display());
+    } else if incoming.stream().is_some_and(|s| s.is_file()) {
+        say!("a file was sent; give --output PATH to keep it");
     }
-    Ok(())
+    // A corrupt datagram is discarded: it fails the run unless its chunk came again intact.
+    let clean =
+        incoming.datagrams > 0 && lost == 0 && (incoming.corrupt == 0 || incoming.complete());
+    match end {
+        End::Interrupted => EXIT_INTERRUPTED,
+        _ if clean => 0,
+        _ => EXIT_FAILED,
+    }
 }

@@ -1,0 +1,134 @@
+//! What `mmsg sink` makes of the datagrams it receives: the stream's parameters from the
+//! first header, each datagram checked and counted, file chunks written at their offset.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use crate::args::{Context, Fail};
+use crate::tally::{Arrival, Tally};
+use crate::wire::{self, Header};
+
+/// How far ahead of the highest sequence number so far a datagram may be (bounds the
+/// memory a stray or hostile header can make the sink use).
+const WINDOW: u64 = 1 << 24;
+
+pub struct Incoming {
+    /// The first header received: the stream every other datagram must belong to.
+    stream: Option<Header>,
+    pub tally: Tally,
+    /// Datagrams of the stream, duplicates included, and their bytes (headers included).
+    pub datagrams: u64,
+    pub bytes: u64,
+    /// Datagrams with no header, or of another stream.
+    pub foreign: u64,
+    /// Datagrams of the stream whose length or content is wrong (discarded).
+    pub corrupt: u64,
+    output: Option<(File, PathBuf)>,
+}
+
+impl Incoming {
+    pub fn new(output: Option<(File, PathBuf)>) -> Incoming {
+        Incoming {
+            stream: None,
+            tally: Tally::default(),
+            datagrams: 0,
+            bytes: 0,
+            foreign: 0,
+            corrupt: 0,
+            output,
+        }
+    }
+
+    /// The stream's parameters, once a datagram arrived.
+    pub fn stream(&self) -> Option<&Header> {
+        self.stream.as_ref()
+    }
+
+    /// Checks, counts and (for file data) writes one datagram.
+    pub fn accept(&mut self, datagram: &[u8]) -> Result<(), Fail> {
+        let Some(header) = Header::decode(datagram).filter(plausible) else {
+            self.foreign += 1;
+            return Ok(());
+        };
+        let stream = match self.stream {
+            Some(stream) => stream,
+            None => self.start(header)?,
+        };
+        if !stream.same_stream(&header) {
+            self.foreign += 1;
+            return Ok(());
+        }
+        self.datagrams += 1;
+        self.bytes += datagram.len() as u64;
+        let payload = &datagram[wire::LEN..];
+        let reach = self.tally.highest.unwrap_or(0).saturating_add(WINDOW);
+        if header.seq > reach || !intact(&header, payload) {
+            self.corrupt += 1;
+            return Ok(());
+        }
+        if self.tally.record(header.seq) == Arrival::New && header.is_file() {
+            if let Some((file, path)) = &self.output {
+                file.write_all_at(payload, header.seq * u64::from(header.chunk))
+                    .runtime_context(|| format!("cannot write {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes `header`'s stream as the one to receive; sizes the output file for it.
+    fn start(&mut self, header: Header) -> Result<Header, Fail> {
+        self.stream = Some(header);
+        if let (Some((file, path)), true) = (&self.output, header.is_file()) {
+            file.set_len(header.length)
+                .runtime_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(header)
+    }
+
+    /// Whether every datagram of a stream of known length arrived.
+    pub fn complete(&self) -> bool {
+        self.stream
+            .is_some_and(|s| s.total > 0 && self.tally.unique == s.total)
+    }
+
+    /// Datagrams missing: of the whole stream when `ended` and its length is known, else
+    /// below the highest sequence number that arrived.
+    pub fn lost(&self, ended: bool) -> u64 {
+        match self.stream {
+            Some(s) if ended && s.total > 0 => self.tally.missing_below(s.total),
+            _ => self.tally.missing_below(self.tally.span()),
+        }
+    }
+
+    /// Where file data went, if a file arrived and an output was given.
+    pub fn written(&self) -> Option<(&PathBuf, u64)> {
+        match (&self.output, self.stream) {
+            (Some((_, path)), Some(s)) if s.is_file() => Some((path, s.length)),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a header describes a stream that can exist.
+fn plausible(h: &Header) -> bool {
+    let chunk = u64::from(h.chunk);
+    if chunk == 0 || (h.total > 0 && h.seq >= h.total) {
+        return false;
+    }
+    if h.is_file() {
+        // The chunk count a file of this length takes (an empty file is one empty chunk).
+        h.total == h.length.div_ceil(chunk).max(1)
+    } else {
+        h.length == 0
+    }
+}
+
+/// Whether the payload is what the sender must have sent for this header.
+fn intact(h: &Header, payload: &[u8]) -> bool {
+    if h.is_file() {
+        h.expected_file_payload() == Some(payload.len() as u64)
+    } else {
+        payload.len() == h.chunk as usize && wire::is_generated(h.seq, payload)
+    }
+}
