@@ -659,7 +659,13 @@ fn ipv4_destinations_on_a_dual_stack_socket_arrive() {
     // A mixed batch, with runs of equal sizes to each.
     let bodies: Vec<Vec<u8>> = (0..40).map(|i| payload(i, 64)).collect();
     let vectors: Vec<[IoSlice; 1]> = bodies.iter().map(|b| [IoSlice::new(b)]).collect();
-    let dest = |i: usize| if (i / 3) % 2 == 0 { &to4 } else { &to6 };
+    let dest = |i: usize| {
+        if (i / 3).is_multiple_of(2) {
+            &to4
+        } else {
+            &to6
+        }
+    };
     let mut batch: Vec<OutputMessage> = vectors
         .iter()
         .enumerate()
@@ -900,7 +906,7 @@ fn one_message_per_call_and_many_per_call_give_identical_results() {
         for (way, sent, bytes, got) in &results {
             assert_eq!(*sent, 24, "{family:?} {way}");
             assert_eq!(*bytes, want_bytes, "{family:?} {way}");
-            for r in 0..2 {
+            for (r, got_r) in got.iter().enumerate() {
                 let want: Vec<Vec<u8>> = (0..24)
                     .filter(|&i| (i / 4) % 2 == r)
                     .map(|i| {
@@ -911,7 +917,7 @@ fn one_message_per_call_and_many_per_call_give_identical_results() {
                         }
                     })
                     .collect();
-                assert_eq!(got[r], want, "{family:?} {way} receiver {r}");
+                assert_eq!(*got_r, want, "{family:?} {way} receiver {r}");
             }
         }
         for r in &receivers {
