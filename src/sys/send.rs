@@ -106,7 +106,8 @@ fn header<B: Batch + ?Sized>(
     (header, used)
 }
 
-/// Sends message `index` of `batch` with one `sendmsg`; records its bytes. Returns 1.
+/// Sends message `index` of `batch` with one `sendmsg` (`sendto` where it is one vector
+/// with no control messages); records its bytes. Returns 1.
 ///
 /// A message with no control messages needs no scratch space (its header lives on the
 /// stack, a mapped address too), so `scratch` is only locked for the others: the
@@ -128,10 +129,29 @@ pub(crate) fn send_one<B: Batch + ?Sized>(
             header.msg_name = address.as_ptr() as *mut libc::c_void;
             header.msg_namelen = address.len();
         }
-        // SAFETY: every pointer in `header` points into `batch` (borrowed for the call) or
-        // into `local`, alive until the end of this block; lengths are those of the same
-        // objects; there is no control buffer.
-        cvt(unsafe { libc::sendmsg(fd, &header, flags) })?
+        if let [vector] = batch.vectors(index) {
+            // One vector and no control messages: `sendto` says the same as `sendmsg` and
+            // is the kernel's cheaper path (no header or vector array to copy in), which
+            // keeps a one-datagram send level with `std`'s `send_to`.
+            // SAFETY: the buffer is the caller's vector, borrowed for the call, with its own
+            // length; the address is `header`'s, pointing into `batch` or `local`, alive
+            // until the end of this block (null with length 0 for a connected socket).
+            cvt(unsafe {
+                libc::sendto(
+                    fd,
+                    vector.as_ptr().cast(),
+                    vector.len(),
+                    flags,
+                    header.msg_name as *const libc::sockaddr,
+                    header.msg_namelen,
+                )
+            })?
+        } else {
+            // SAFETY: every pointer in `header` points into `batch` (borrowed for the call)
+            // or into `local`, alive until the end of this block; lengths are those of the
+            // same objects; there is no control buffer.
+            cvt(unsafe { libc::sendmsg(fd, &header, flags) })?
+        }
     } else {
         let mut scratch = scratch.lock().unwrap_or_else(|e| e.into_inner());
         return send_one_with_scratch(fd, &mut scratch, batch, index, map_v4, flags);
