@@ -8,3 +8,5 @@ echo "== test suite, sendmmsg path"
 cargo test --features tokio
 echo "== test suite, portable sendmsg path"
 cargo test --features tokio,portable
+echo "== the benchmark's C peers (sendmmsg, UDP_SEGMENT, GLib)"
+cargo test -p mmsg-bench-peers

@@ -1,67 +1,170 @@
-//! `mmsg bench` runs and reports well-formed figures (no speed is asserted here).
+//! `mmsg bench` runs and reports well-formed figures (no speed is asserted here; what each
+//! sender delivers is checked byte for byte by the bench's own unit tests).
 #![cfg(feature = "cli")]
 
-use std::process::Command;
+use std::process::{Command, Output};
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mmsg"))
+        .arg("bench")
+        .args(args)
+        .output()
+        .expect("run mmsg bench")
+}
+
+/// The senders this build knows, as its error for an unknown one lists them.
+fn known_senders() -> Vec<String> {
+    let out = bench(&["--workload", "mixed", "--sender", "nope"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let list = stderr
+        .split("(known: ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no list of senders in {stderr}"));
+    list.split(", ").map(str::to_string).collect()
+}
+
+fn pps_of(line: &str) -> f64 {
+    line.rsplit("\"pps\":")
+        .next()
+        .and_then(|p| p.trim_end_matches('}').parse().ok())
+        .unwrap_or_else(|| panic!("no pps in {line}"))
+}
 
 #[test]
-fn every_sender_reports_a_json_line_with_the_documented_keys() {
-    for sender in [
+fn the_issue_s_senders_are_all_there() {
+    let known = known_senders();
+    for required in [
         "std",
         "mmsg",
         "mmsg-no-gso",
         "mmsg-portable",
+        "quinn-udp",
         "raw-sendmmsg",
+        "raw-gso",
+        "c-sendmmsg",
+        "c-gso",
     ] {
+        assert!(
+            known.iter().any(|k| k == required),
+            "{required} in {known:?}"
+        );
+    }
+}
+
+#[test]
+fn every_sender_reports_a_json_line_with_the_documented_keys() {
+    for sender in known_senders() {
         for workload in ["mixed", "fanout"] {
-            let out = Command::new(env!("CARGO_BIN_EXE_mmsg"))
-                .args([
-                    "bench",
-                    "--workload",
-                    workload,
-                    "--sender",
-                    sender,
-                    "--count",
-                    "2000",
-                ])
-                .args([
-                    "--size", "64", "--dests", "2", "--batch", "8", "--repeat", "1", "--json",
-                ])
-                .output()
-                .expect("run bench");
+            let out = bench(&[
+                "--workload",
+                workload,
+                "--sender",
+                &sender,
+                "--count",
+                "2000",
+                "--size",
+                "64",
+                "--dests",
+                "2",
+                "--batch",
+                "8",
+                "--repeat",
+                "1",
+                "--json",
+            ]);
             assert!(
                 out.status.success(),
                 "{sender}: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
             let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            let tail = format!(
+            let head = format!(
                 "{{\"workload\":\"{workload}\",\"sender\":\"{sender}\",\"count\":2000,\"size\":64,\"dests\":2,\"batch\":8,\"seconds\":"
             );
-            assert!(line.starts_with(&tail), "{line}");
-            let pps: f64 = line
-                .rsplit("\"pps\":")
-                .next()
-                .and_then(|p| p.trim_end_matches('}').parse().ok())
-                .unwrap_or_else(|| panic!("no pps in {line}"));
-            assert!(pps > 0.0, "{line}");
+            assert!(line.starts_with(&head), "{line}");
+            assert!(pps_of(&line) > 0.0, "{line}");
         }
     }
 }
 
 #[test]
+fn the_grid_prints_every_cell_as_ratios_and_draws_the_chart() {
+    let dir = std::env::temp_dir().join(format!("mmsg-bench-grid-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("grid.svg");
+    let out = bench(&[
+        "--sender",
+        "std,mmsg,c-gso",
+        "--count",
+        "128",
+        "--repeat",
+        "1",
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].contains("ratio to std"), "{stdout}");
+    assert!(lines[1].ends_with("mmsg  c-gso"), "{stdout}");
+    // 2 workloads x 2 sizes x 3 receiver counts x 3 batches.
+    let rows: Vec<&str> = lines[2..].to_vec();
+    assert_eq!(rows.len(), 36, "{stdout}");
+    assert!(rows[0].starts_with("mixed      64     1     1"), "{stdout}");
+    assert!(
+        rows[35].starts_with("fanout   1200    64    64"),
+        "{stdout}"
+    );
+    for row in &rows {
+        let ratios: Vec<f64> = row
+            .split_whitespace()
+            .skip(5)
+            .map(|r| r.parse().unwrap())
+            .collect();
+        assert_eq!(ratios.len(), 2, "{row}");
+        assert!(ratios.iter().all(|r| *r > 0.0), "{row}");
+    }
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        chart.starts_with("<svg"),
+        "{}",
+        &chart[..chart.len().min(200)]
+    );
+    // The text of every <text> element: legend entries and cell labels among them.
+    let texts: Vec<&str> = chart
+        .split("</text>")
+        .filter_map(|part| part.rsplit_once("<text").map(|(_, t)| t))
+        .filter_map(|t| t.split_once('>').map(|(_, body)| body.trim()))
+        .collect();
+    for name in ["std", "mmsg", "c-gso", "mixed 64/1/1", "fanout 1200/64/64"] {
+        assert!(texts.contains(&name), "{name} not in the chart: {texts:?}");
+    }
+    // One line per sender.
+    assert!(
+        chart.matches("<polyline").count() >= 3,
+        "one line per sender"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn unknown_senders_and_workloads_are_one_line_errors() {
     for args in [
-        &["bench", "--workload", "mixed", "--sender", "nope"][..],
-        &["bench", "--workload", "nope"],
+        &["--workload", "mixed", "--sender", "nope"][..],
+        &["--workload", "nope"],
+        &["--workload", "mixed", "--count", "0"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_mmsg"))
-            .args(args)
-            .output()
-            .expect("run");
-        assert_eq!(out.status.code(), Some(2));
+        let out = bench(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert_eq!(
             String::from_utf8_lossy(&out.stderr).trim().lines().count(),
-            1
+            1,
+            "{args:?}"
         );
     }
 }

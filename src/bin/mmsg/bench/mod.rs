@@ -2,13 +2,15 @@
 //! measured in one invocation. Receivers on loopback never read: the kernel drops what does
 //! not fit, so the figure is the sender's cost.
 
+mod chart;
+mod plan;
 mod raw;
+mod senders;
 
-use std::io::IoSlice;
-use std::net::{SocketAddr, UdpSocket};
-use std::time::Instant;
+use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
+use std::path::PathBuf;
 
-use mmsg::{Domain, MsgFlags, OutputMessage, Recipient, SockAddr, Socket, Type};
+use plan::{Cell, Plan};
 
 /// A failure to report: one line, exit status 2.
 struct Fail(String);
@@ -17,27 +19,26 @@ fn fail<T>(message: impl std::fmt::Display) -> Result<T, Fail> {
     Err(Fail(message.to_string()))
 }
 
-/// The senders this build knows, the baseline first.
-const SENDERS: &[&str] = &[
-    "std",
-    "mmsg",
-    "mmsg-no-gso",
-    "mmsg-portable",
-    "raw-sendmmsg",
-];
-
 /// Arguments of `mmsg bench`.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  \
-    mmsg bench                                  # the whole grid, a table of ratios to std\n  \
-    mmsg bench --workload mixed --sender mmsg --count 200000 --size 1200 --dests 8 --batch 64 --json")]
+#[command(
+    after_help = "Senders: std (send_to per datagram, the baseline), mmsg (offload on), \
+    mmsg-no-gso, mmsg-portable (sendmsg loop), quinn-udp (its GSO send), raw-sendmmsg and \
+    raw-gso (libc with headers prepared once), c-sendmmsg and c-gso (the same in C), glib \
+    (g_socket_send_messages, where GLib was found at build time).\n\n\
+    Examples:\n  \
+    mmsg bench                                  # the whole grid: ratios to std, SVG chart\n  \
+    mmsg bench --sender std,mmsg,c-gso --count 5000\n  \
+    mmsg bench --workload mixed --sender mmsg --count 200000 --size 1200 --dests 8 --batch 64 --json"
+)]
 pub struct BenchArgs {
-    /// `mixed` (datagram i to receiver i mod D) or `fanout` (each packet to every receiver).
+    /// `mixed` (datagram i to receiver i mod D) or `fanout` (each packet to every
+    /// receiver). Without it, the whole grid runs.
     #[arg(long)]
     workload: Option<String>,
-    /// One of: std, mmsg, mmsg-no-gso, mmsg-portable, raw-sendmmsg.
-    #[arg(long)]
-    sender: Option<String>,
+    /// Senders to run, comma-separated (default: all of them).
+    #[arg(long, value_delimiter = ',')]
+    sender: Vec<String>,
     /// Datagrams in all (default: 200000 for one cell, 20000 a cell in the grid).
     #[arg(long)]
     count: Option<usize>,
@@ -47,7 +48,7 @@ pub struct BenchArgs {
     /// Receivers.
     #[arg(long, default_value_t = 8)]
     dests: usize,
-    /// Datagrams (mixed) or packets (fanout) per send call.
+    /// Datagrams (mixed) or packets per receiver (fanout) per send call.
     #[arg(long, default_value_t = 64)]
     batch: usize,
     /// One JSON object per line.
@@ -56,17 +57,9 @@ pub struct BenchArgs {
     /// Runs of each cell, senders interleaved; the best is kept.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
-}
-
-/// One measurement.
-#[derive(Clone, Copy)]
-struct Cell<'a> {
-    workload: &'a str,
-    sender: &'a str,
-    count: usize,
-    size: usize,
-    dests: usize,
-    batch: usize,
+    /// Where the grid writes its chart.
+    #[arg(long, default_value = "mmsg-bench.svg")]
+    svg: PathBuf,
 }
 
 /// Runs the benchmark; returns the exit status.
@@ -84,17 +77,30 @@ fn bench(a: BenchArgs) -> Result<(), Fail> {
     if a.size == 0 || a.size > 65_507 || a.dests == 0 || a.batch == 0 || a.repeat == 0 {
         return fail("--size must be 1..=65507 and --dests, --batch, --repeat at least 1");
     }
-    if let Some(s) = a.sender.as_deref().filter(|s| !SENDERS.contains(s)) {
-        return fail(format!(
-            "unknown sender '{s}' (known: {})",
-            SENDERS.join(", ")
-        ));
+    if a.count == Some(0) {
+        return fail("--count must be at least 1");
+    }
+    let known = senders::all();
+    let mut chosen: Vec<&str> = Vec::new();
+    for s in &a.sender {
+        match known.iter().find(|k| **k == s.as_str()) {
+            Some(k) if !chosen.contains(k) => chosen.push(k),
+            Some(_) => {}
+            None => {
+                return fail(format!(
+                    "unknown sender '{s}' (known: {})",
+                    known.join(", ")
+                ))
+            }
+        }
+    }
+    if chosen.is_empty() {
+        chosen = known;
     }
     match a.workload.as_deref() {
         Some(w @ ("mixed" | "fanout")) => {
-            let senders: Vec<&str> = a.sender.as_deref().map_or(SENDERS.to_vec(), |s| vec![s]);
             let count = a.count.unwrap_or(200_000);
-            let cells: Vec<Cell> = senders
+            let cells: Vec<Cell> = chosen
                 .iter()
                 .map(|s| Cell {
                     workload: w,
@@ -111,7 +117,7 @@ fn bench(a: BenchArgs) -> Result<(), Fail> {
             Ok(())
         }
         Some(w) => fail(format!("unknown workload '{w}' (known: mixed, fanout)")),
-        None => grid(a.count.unwrap_or(20_000), a.repeat, a.json),
+        None => grid(&chosen, a.count.unwrap_or(20_000), a.repeat, a.json, &a.svg),
     }
 }
 
@@ -130,25 +136,37 @@ fn print_cell(c: &Cell, pps: f64, json: bool) {
     }
 }
 
-/// The whole grid, a table of each sender's ratio to std.
-fn grid(count: usize, repeat: usize, json: bool) -> Result<(), Fail> {
+/// The whole grid: a table of each sender's ratio to the first (std by default), and the
+/// chart.
+fn grid(
+    senders: &[&str],
+    count: usize,
+    repeat: usize,
+    json: bool,
+    svg: &std::path::Path,
+) -> Result<(), Fail> {
     if !json {
-        println!("packets/s as a ratio to std (std's own figure in the first column)");
+        println!(
+            "packets/s as a ratio to {} ({0}'s own figure in the first column)",
+            senders[0]
+        );
         println!(
             "{:<7} {:>5} {:>5} {:>5} {:>10}  {}",
             "work",
             "size",
             "dests",
             "batch",
-            "std pps",
-            SENDERS[1..].join("  ")
+            format!("{} pps", senders[0]),
+            senders[1..].join("  ")
         );
     }
+    let mut labels = Vec::new();
+    let mut table = Vec::new();
     for workload in ["mixed", "fanout"] {
         for size in [64, 1200] {
             for dests in [1, 8, 64] {
                 for batch in [1, 8, 64] {
-                    let cells: Vec<Cell> = SENDERS
+                    let cells: Vec<Cell> = senders
                         .iter()
                         .map(|s| Cell {
                             workload,
@@ -165,7 +183,7 @@ fn grid(count: usize, repeat: usize, json: bool) -> Result<(), Fail> {
                             print_cell(c, *p, true);
                         }
                     } else {
-                        let ratios: Vec<String> = SENDERS[1..]
+                        let ratios: Vec<String> = senders[1..]
                             .iter()
                             .zip(&pps[1..])
                             .map(|(s, p)| format!("{:>w$.2}", p / pps[0], w = s.len()))
@@ -176,10 +194,14 @@ fn grid(count: usize, repeat: usize, json: bool) -> Result<(), Fail> {
                             ratios.join("  ")
                         );
                     }
+                    labels.push(format!("{workload} {size}/{dests}/{batch}"));
+                    table.push(pps);
                 }
             }
         }
     }
+    chart::write(svg, &labels, senders, &table).map_err(Fail)?;
+    eprintln!("chart: {}", svg.display());
     Ok(())
 }
 
@@ -194,99 +216,23 @@ fn measure(cells: &[Cell], repeat: usize) -> Result<Vec<f64>, Fail> {
     Ok(best)
 }
 
-/// One timed run of a cell, with everything that can be prepared prepared first.
+/// One timed run of a cell, to receivers of its own.
 fn once(c: &Cell) -> Result<f64, Fail> {
     let receivers: Vec<UdpSocket> = (0..c.dests)
         .map(|_| UdpSocket::bind("127.0.0.1:0"))
         .collect::<std::io::Result<_>>()
         .map_err(io)?;
-    let to: Vec<SocketAddr> = receivers
+    let to: Vec<SocketAddrV4> = receivers
         .iter()
-        .map(|r| r.local_addr())
-        .collect::<std::io::Result<_>>()
-        .map_err(io)?;
-    let addresses: Vec<SockAddr> = to.iter().map(|a| SockAddr::from(*a)).collect();
-    let payload = vec![0x5Au8; c.size];
-    let vectors = [IoSlice::new(&payload)];
-    let local = SockAddr::from(SocketAddr::from(([127, 0, 0, 1], 0)));
-    let started;
-    match (c.workload, c.sender) {
-        (_, "std") => {
-            let socket = UdpSocket::bind("127.0.0.1:0").map_err(io)?;
-            started = Instant::now();
-            if c.workload == "mixed" {
-                for i in 0..c.count {
-                    let _ = socket.send_to(&payload, to[i % c.dests]);
-                }
-            } else {
-                for _ in 0..c.count / c.dests / c.batch.max(1) + 1 {
-                    for address in &to {
-                        for _ in 0..c.batch {
-                            let _ = socket.send_to(&payload, address);
-                        }
-                    }
-                }
-            }
-        }
-        (_, "raw-sendmmsg") => {
-            let socket = UdpSocket::bind("127.0.0.1:0").map_err(io)?;
-            let order: Vec<usize> = if c.workload == "mixed" {
-                (0..c.count).map(|i| i % c.dests).collect()
-            } else {
-                (0..c.dests)
-                    .flat_map(|d| std::iter::repeat_n(d, c.batch))
-                    .collect()
-            };
-            let per_call = if c.workload == "mixed" {
-                c.batch
-            } else {
-                c.batch * c.dests
-            };
-            let mut headers = raw::Headers::new(&addresses, &order, &payload);
-            started = Instant::now();
-            if c.workload == "mixed" {
-                for start in (0..c.count).step_by(per_call) {
-                    headers.send(&socket, start, per_call.min(c.count - start));
-                }
-            } else {
-                for _ in 0..c.count / per_call + 1 {
-                    headers.send(&socket, 0, per_call);
-                }
-            }
-        }
-        (_, sender) => {
-            let socket = Socket::new(Domain::IPV4, Type::DGRAM, None).map_err(io)?;
-            socket.bind(&local).map_err(io)?;
-            socket.set_segmentation_offload(sender == "mmsg");
-            socket.set_portable_path(sender == "mmsg-portable");
-            if c.workload == "mixed" {
-                let mut messages: Vec<OutputMessage> = (0..c.count)
-                    .map(|i| OutputMessage::new(Some(&addresses[i % c.dests]), &vectors))
-                    .collect();
-                started = Instant::now();
-                for chunk in messages.chunks_mut(c.batch) {
-                    let _ = socket.send_messages(chunk, MsgFlags::empty(), None);
-                }
-            } else {
-                let packets: Vec<[IoSlice; 1]> =
-                    (0..c.batch).map(|_| [IoSlice::new(&payload)]).collect();
-                let mut recipients: Vec<Recipient> =
-                    addresses.iter().cloned().map(Recipient::new).collect();
-                started = Instant::now();
-                for _ in 0..c.count / (c.batch * c.dests) + 1 {
-                    recipients.iter_mut().for_each(Recipient::reset);
-                    let _ = socket.send_fanout(&packets, &mut recipients, MsgFlags::empty(), None);
-                }
-            }
-        }
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let sent = if c.workload == "mixed" {
-        c.count
-    } else {
-        (c.count / (c.batch * c.dests) + 1) * c.batch * c.dests
-    };
-    Ok(sent as f64 / seconds.max(1e-9))
+        .map(|r| match r.local_addr() {
+            Ok(SocketAddr::V4(a)) => Ok(a),
+            Ok(other) => fail(format!("a receiver bound to {other}")),
+            Err(e) => Err(io(e)),
+        })
+        .collect::<Result<_, Fail>>()?;
+    let plan = Plan::of(c);
+    let took = senders::time(c, &plan, &to).map_err(|e| Fail(format!("{}: {e}", c.sender)))?;
+    Ok(plan.datagrams() as f64 / took.as_secs_f64().max(1e-9))
 }
 
 fn io(e: std::io::Error) -> Fail {

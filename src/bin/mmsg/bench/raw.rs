@@ -1,50 +1,95 @@
-//! The kernel floor: `sendmmsg` called directly, with every header prepared before timing.
+//! The kernel floor in Rust: `sendmmsg` called directly, with every header (and every
+//! `UDP_SEGMENT` control message) prepared before timing.
 
 use std::io::IoSlice;
-use std::net::UdpSocket;
-use std::os::fd::AsRawFd;
+use std::mem;
+use std::os::fd::RawFd;
 
 use mmsg::SockAddr;
 
-/// Prepared `mmsghdr`s, one per datagram, pointing at shared payload and addresses.
+use super::plan::{max_gso_run, Plan};
+
+/// Room for one `cmsghdr` carrying a `u16`, aligned for it.
+type Control = [u64; 4];
+
+/// Prepared `mmsghdr`s for a whole plan, pointing at shared payload and addresses.
 pub struct Headers<'a> {
     headers: Vec<libc::mmsghdr>,
-    _vector: Box<[IoSlice<'a>; 1]>,
+    /// Headers per call of the plan.
+    per_call: Vec<usize>,
+    // What the headers point into; never touched once they are built.
+    _vectors: Vec<IoSlice<'a>>,
+    _controls: Vec<Control>,
 }
 
 impl<'a> Headers<'a> {
-    /// One header per entry of `order` (a receiver index), all carrying `payload`.
-    pub fn new(addresses: &'a [SockAddr], order: &[usize], payload: &'a [u8]) -> Headers<'a> {
-        let vector = Box::new([IoSlice::new(payload)]);
-        let headers = order
-            .iter()
-            .map(|&d| {
+    /// One header per datagram of `plan`, or with `gso` one per run of datagrams to one
+    /// receiver inside a call (a segmented send where the run is longer than one).
+    pub fn new(addresses: &'a [SockAddr], plan: &Plan, payload: &'a [u8], gso: bool) -> Self {
+        let vectors = vec![IoSlice::new(payload); plan.order.len()];
+        let runs = plan.runs(if gso { max_gso_run(payload.len()) } else { 1 });
+        let total: usize = runs.iter().map(Vec::len).sum();
+        // Sized once: the headers point into it.
+        let mut controls: Vec<Control> = vec![[0; 4]; total];
+        let mut headers = Vec::with_capacity(total);
+        let mut per_call = Vec::with_capacity(runs.len());
+        for call in &runs {
+            per_call.push(call.len());
+            for &(d, first, n) in call {
+                let address = &addresses[d as usize];
                 // SAFETY: msghdr is plain old data; all zeroes is a valid value.
-                let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
-                h.msg_name = addresses[d].as_ptr() as *mut libc::c_void;
-                h.msg_namelen = addresses[d].len();
-                h.msg_iov = vector.as_ptr() as *mut libc::iovec;
-                h.msg_iovlen = 1;
-                libc::mmsghdr {
+                let mut h: libc::msghdr = unsafe { mem::zeroed() };
+                h.msg_name = address.as_ptr() as *mut libc::c_void;
+                h.msg_namelen = address.len();
+                h.msg_iov = vectors[first..].as_ptr() as *mut libc::iovec;
+                h.msg_iovlen = n as _;
+                if n > 1 {
+                    let control = &mut controls[headers.len()];
+                    h.msg_control = control.as_mut_ptr().cast();
+                    // SAFETY: CMSG_SPACE only computes a size.
+                    h.msg_controllen = unsafe { libc::CMSG_SPACE(2) } as _;
+                    // SAFETY: `h` points at `control`, 32 bytes, aligned for cmsghdr, which
+                    // holds CMSG_SPACE(2) = 24 bytes; CMSG_FIRSTHDR is therefore non-null and
+                    // the header and its two data bytes lie inside `control`.
+                    unsafe {
+                        let c = libc::CMSG_FIRSTHDR(&h);
+                        (*c).cmsg_level = libc::SOL_UDP;
+                        (*c).cmsg_type = libc::UDP_SEGMENT;
+                        (*c).cmsg_len = libc::CMSG_LEN(2) as _;
+                        libc::CMSG_DATA(c)
+                            .cast::<u16>()
+                            .write_unaligned(payload.len() as u16);
+                    }
+                }
+                headers.push(libc::mmsghdr {
                     msg_hdr: h,
                     msg_len: 0,
-                }
-            })
-            .collect();
+                });
+            }
+        }
         Headers {
             headers,
-            _vector: vector,
+            per_call,
+            _vectors: vectors,
+            _controls: controls,
         }
     }
 
-    /// Sends headers `start..start + count`, one `sendmmsg` per 1024.
-    pub fn send(&mut self, socket: &UdpSocket, start: usize, count: usize) {
-        for chunk in self.headers[start..start + count].chunks_mut(1024) {
-            // SAFETY: the headers point at `addresses`, `payload` and the boxed vector, all
-            // alive for 'a (the box is owned by self); the kernel writes only msg_len.
-            let _ = unsafe {
-                libc::sendmmsg(socket.as_raw_fd(), chunk.as_mut_ptr(), chunk.len() as _, 0)
-            };
+    /// Sends the plan `rounds` times: one `sendmmsg` per call (per 1024 headers).
+    pub fn send(&mut self, fd: RawFd, rounds: usize) {
+        for _ in 0..rounds {
+            let mut rest = &mut self.headers[..];
+            for &n in &self.per_call {
+                let (call, after) = rest.split_at_mut(n);
+                for chunk in call.chunks_mut(1024) {
+                    // SAFETY: the headers point at `addresses` and `payload` (alive for 'a)
+                    // and at the vectors and control buffers owned by self, none of which
+                    // moved since; the kernel writes only msg_len. Errors (a full queue)
+                    // are ignored, as every sender in the bench does.
+                    let _ = unsafe { libc::sendmmsg(fd, chunk.as_mut_ptr(), chunk.len() as _, 0) };
+                }
+                rest = after;
+            }
         }
     }
 }

@@ -1,0 +1,144 @@
+//! What a cell sends, in one form every sender reads: which receiver each datagram goes to,
+//! how the sequence is cut into send calls, and how many times it is sent.
+
+/// One cell of the benchmark.
+#[derive(Clone, Copy, Debug)]
+pub struct Cell<'a> {
+    pub workload: &'a str,
+    pub sender: &'a str,
+    pub count: usize,
+    pub size: usize,
+    pub dests: usize,
+    pub batch: usize,
+}
+
+/// The traffic of a cell (see `mmsg_bench_peers::Plan`, which the C peers read).
+pub struct Plan {
+    /// The receiver of each datagram, in sending order.
+    pub order: Vec<u32>,
+    /// Datagrams per send call, adding up to `order.len()`.
+    pub calls: Vec<u32>,
+    /// Times the whole sequence is sent.
+    pub rounds: usize,
+}
+
+impl Plan {
+    /// `mixed`: datagram i to receiver i mod D, K per call, once. `fanout`: K packets to
+    /// every receiver (receiver after receiver) in one call, as many rounds as make at least
+    /// N datagrams.
+    pub fn of(c: &Cell) -> Plan {
+        if c.workload == "mixed" {
+            let order = (0..c.count).map(|i| (i % c.dests) as u32).collect();
+            let mut calls = vec![c.batch as u32; c.count / c.batch];
+            if !c.count.is_multiple_of(c.batch) {
+                calls.push((c.count % c.batch) as u32);
+            }
+            Plan {
+                order,
+                calls,
+                rounds: 1,
+            }
+        } else {
+            let per_round = c.batch * c.dests;
+            Plan {
+                order: (0..c.dests as u32)
+                    .flat_map(|d| std::iter::repeat_n(d, c.batch))
+                    .collect(),
+                calls: vec![per_round as u32],
+                rounds: c.count.div_ceil(per_round).max(1),
+            }
+        }
+    }
+
+    /// Datagrams sent in all.
+    pub fn datagrams(&self) -> usize {
+        self.order.len() * self.rounds
+    }
+
+    /// The datagrams of each call, as ranges of `order`.
+    pub fn call_ranges(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        self.calls.iter().scan(0usize, |start, &n| {
+            let range = *start..*start + n as usize;
+            *start = range.end;
+            Some(range)
+        })
+    }
+
+    /// Runs of consecutive datagrams to one receiver inside each call, at most `max_run`
+    /// long: `(receiver, first datagram, datagrams)`, what a segmented send coalesces.
+    pub fn runs(&self, max_run: usize) -> Vec<Vec<(u32, usize, usize)>> {
+        self.call_ranges()
+            .map(|range| {
+                let mut runs = Vec::new();
+                let mut i = range.start;
+                while i < range.end {
+                    let d = self.order[i];
+                    let mut n = 1;
+                    while n < max_run && i + n < range.end && self.order[i + n] == d {
+                        n += 1;
+                    }
+                    runs.push((d, i, n));
+                    i += n;
+                }
+                runs
+            })
+            .collect()
+    }
+}
+
+/// The longest run one `UDP_SEGMENT` send may carry: 64 segments, 65 507 bytes.
+pub fn max_gso_run(size: usize) -> usize {
+    (65_507 / size.max(1)).clamp(1, 64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(workload: &'static str, count: usize, dests: usize, batch: usize) -> Cell<'static> {
+        Cell {
+            workload,
+            sender: "std",
+            count,
+            size: 1200,
+            dests,
+            batch,
+        }
+    }
+
+    #[test]
+    fn mixed_cuts_the_sequence_into_calls_of_the_batch() {
+        let p = Plan::of(&cell("mixed", 10, 3, 4));
+        assert_eq!(p.order, [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]);
+        assert_eq!(p.calls, [4, 4, 2]);
+        assert_eq!(p.datagrams(), 10);
+    }
+
+    #[test]
+    fn fanout_sends_each_receiver_its_batch_in_rounds() {
+        let p = Plan::of(&cell("fanout", 13, 2, 3));
+        assert_eq!(p.order, [0, 0, 0, 1, 1, 1]);
+        assert_eq!(p.calls, [6]);
+        assert_eq!(p.rounds, 3);
+        assert_eq!(p.datagrams(), 18);
+    }
+
+    #[test]
+    fn runs_stop_at_calls_receivers_and_the_limit() {
+        let p = Plan {
+            order: vec![0, 0, 0, 1, 1, 1, 1, 1],
+            calls: vec![2, 6],
+            rounds: 1,
+        };
+        assert_eq!(
+            p.runs(2),
+            [
+                vec![(0, 0, 2)],
+                vec![(0, 2, 1), (1, 3, 2), (1, 5, 2), (1, 7, 1)]
+            ]
+        );
+        assert_eq!(max_gso_run(1200), 54);
+        assert_eq!(max_gso_run(64), 64);
+        assert_eq!(max_gso_run(65_507), 1);
+    }
+}
