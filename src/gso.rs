@@ -62,54 +62,92 @@ impl State {
     }
 }
 
-/// Total payload bytes of message `index`.
-pub(crate) fn size<B: Batch + ?Sized>(batch: &B, index: usize) -> usize {
-    batch.vectors(index).iter().map(|v| v.len()).sum()
+/// Total payload bytes of a message's vectors.
+#[inline]
+pub(crate) fn size(vectors: &[std::io::IoSlice<'_>]) -> usize {
+    match vectors {
+        [one] => one.len(),
+        many => many.iter().map(|v| v.len()).sum(),
+    }
+}
+
+/// What `run` found from some message on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Run {
+    /// Messages in the run; 1 for a message sent on its own.
+    pub(crate) count: usize,
+    /// The segment size where the run is coalesced, 0 where it is a message on its own.
+    pub(crate) segment: usize,
+    /// Vectors of all the run's messages.
+    pub(crate) vectors: usize,
+    /// Bytes of the run's last message (every other one has `segment` bytes).
+    pub(crate) last: usize,
 }
 
 /// How many messages from `start` on can go as one segmented send, and the segment size:
 /// consecutive messages to the same destination, with no control messages of their own,
 /// all of one size (the last may be shorter but not empty), within the kernel's limits on
-/// segments, payload and vectors. A count below `MIN_RUN` means: send `start` on its own.
-pub(crate) fn run<B: Batch + ?Sized>(
-    batch: &B,
-    start: usize,
-    max_segment: usize,
-) -> (usize, usize) {
-    let segment = size(batch, start);
+/// segments, payload and vectors. Runs shorter than `MIN_RUN` come back as `start` alone.
+///
+/// This is the send path's inner loop: it reads each message once, and the caller takes
+/// the vector count and sizes from the result instead of walking the run again.
+pub(crate) fn run<B: Batch + ?Sized>(batch: &B, start: usize, max_segment: usize) -> Run {
+    let first = batch.vectors(start);
+    let segment = size(first);
+    let alone = Run {
+        count: 1,
+        segment: 0,
+        vectors: first.len(),
+        last: segment,
+    };
     if segment == 0 || segment > max_segment || !batch.control_messages(start).is_empty() {
-        return (1, 0);
+        return alone;
     }
     let address = batch.address(start);
-    let (mut count, mut bytes) = (1, segment);
-    let mut vectors = batch.vectors(start).len();
-    while count < MAX_SEGMENTS && start + count < batch.len() {
-        let next = start + count;
-        let len = size(batch, next);
-        let same_destination = match (address, batch.address(next)) {
-            (None, None) => true,
-            (Some(a), Some(b)) => std::ptr::eq(a, b) || a == b,
-            _ => false,
-        };
+    let end = batch.len().min(start + MAX_SEGMENTS);
+    let mut run = Run {
+        count: 1,
+        segment,
+        vectors: first.len(),
+        last: segment,
+    };
+    let mut bytes = segment;
+    let mut next = start + 1;
+    while next < end {
+        let vectors = batch.vectors(next);
+        let len = size(vectors);
         if len == 0
             || len > segment
-            || !same_destination
-            || !batch.control_messages(next).is_empty()
             || bytes + len > MAX_PAYLOAD
-            || vectors + batch.vectors(next).len() > crate::sys::IOV_MAX
+            || run.vectors + vectors.len() > crate::sys::IOV_MAX
+            || !same_destination(address, batch.address(next))
+            || !batch.control_messages(next).is_empty()
         {
             break;
         }
-        count += 1;
+        run.count += 1;
+        run.vectors += vectors.len();
+        run.last = len;
         bytes += len;
-        vectors += batch.vectors(next).len();
+        next += 1;
         if len < segment {
             break; // a shorter message ends the run
         }
     }
-    if count < MIN_RUN {
-        (1, 0)
+    if run.count < MIN_RUN {
+        alone
     } else {
-        (count, segment)
+        run
+    }
+}
+
+/// Whether two messages go to the same place: the same address object (the usual case, and
+/// the cheapest to tell) or equal addresses.
+#[inline]
+fn same_destination(a: Option<&socket2::SockAddr>, b: Option<&socket2::SockAddr>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => std::ptr::eq(a, b) || a == b,
+        _ => false,
     }
 }

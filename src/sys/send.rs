@@ -40,6 +40,8 @@ struct Run {
     first: usize,
     count: usize,
     segment: usize,
+    /// Bytes of the run's last message (the others carry `segment` each).
+    last: usize,
 }
 
 // SAFETY: the raw pointers inside the headers are only written and read during one call,
@@ -203,24 +205,28 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
     scratch.plan.clear();
     let mut next = start;
     while next < batch.len() && scratch.plan.len() < MAX_BATCH {
-        let (count, segment) = match gso {
+        let run = match gso {
             Some(max_segment) => gso::run(batch, next, max_segment),
-            None => (1, 0),
+            None => gso::Run {
+                count: 1,
+                segment: 0,
+                vectors: 0,
+                last: 0,
+            },
         };
-        if segment > 0 {
+        if run.segment > 0 {
             control_words += segment_space;
-            run_vectors += (next..next + count)
-                .map(|i| batch.vectors(i).len())
-                .sum::<usize>();
+            run_vectors += run.vectors;
         } else {
             control_words += cmsg::words(control::space(batch.control_messages(next)));
         }
         scratch.plan.push(Run {
             first: next,
-            count,
-            segment,
+            count: run.count,
+            segment: run.segment,
+            last: run.last,
         });
-        next += count;
+        next += run.count;
     }
     let SendScratch {
         headers,
@@ -270,10 +276,11 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
         if run.segment == 0 {
             batch.set_bytes_sent(run.first, header.msg_len as usize);
         } else {
-            for index in run.first..run.first + run.count {
-                let bytes = gso::size(batch, index);
-                batch.set_bytes_sent(index, bytes);
+            let last = run.first + run.count - 1;
+            for index in run.first..last {
+                batch.set_bytes_sent(index, run.segment);
             }
+            batch.set_bytes_sent(last, run.last);
         }
         sent += run.count;
     }
@@ -295,13 +302,12 @@ fn run_header<B: Batch + ?Sized>(
     let (mut header, _) = header(batch, run.first, map_v4, mapped, &mut []);
     let from = iovecs.len();
     for index in run.first..run.first + run.count {
-        for vector in batch.vectors(index) {
-            debug_assert!(iovecs.len() < iovecs.capacity());
-            iovecs.push(libc::iovec {
-                iov_base: vector.as_ptr() as *mut libc::c_void,
-                iov_len: vector.len(),
-            });
-        }
+        let vectors = batch.vectors(index);
+        debug_assert!(iovecs.len() + vectors.len() <= iovecs.capacity());
+        iovecs.extend(vectors.iter().map(|vector| libc::iovec {
+            iov_base: vector.as_ptr() as *mut libc::c_void,
+            iov_len: vector.len(),
+        }));
     }
     let vectors = &iovecs[from..];
     header.msg_iov = vectors.as_ptr() as *mut libc::iovec;
