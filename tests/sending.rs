@@ -11,7 +11,6 @@ use std::thread;
 
 use mmsg::{Domain, InputMessage, MsgFlags, OutputMessage, SockAddr, Socket, Type};
 
-const TEXT: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 const SENTINEL: usize = 777;
 
 // ---------------------------------------------------------------- helpers
@@ -134,19 +133,6 @@ fn bytes_sent(batch: &[OutputMessage<'_>]) -> Vec<usize> {
 
 fn lens(bodies: &[Vec<u8>]) -> Vec<usize> {
     bodies.iter().map(Vec::len).collect()
-}
-
-/// GLib's seven vectors of sizes 3,5,0,6,2,1,19 over TEXT.
-fn seven_vectors() -> Vec<IoSlice<'static>> {
-    let mut at = 0;
-    [3, 5, 0, 6, 2, 1, 19]
-        .iter()
-        .map(|&len| {
-            let v = IoSlice::new(&TEXT[at..at + len]);
-            at += len;
-            v
-        })
-        .collect()
 }
 
 /// Sends a marker datagram and asserts that it is the next thing `receiver` gets: proves

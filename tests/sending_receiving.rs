@@ -8,21 +8,6 @@ use std::io::{IoSlice, IoSliceMut};
 
 use mmsg::{InputMessage, MsgFlags, OutputMessage, SockAddr, Socket};
 
-const TEXT: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-
-/// GLib's seven vectors of sizes 3,5,0,6,2,1,19 over TEXT.
-fn seven_vectors() -> Vec<IoSlice<'static>> {
-    let mut at = 0;
-    [3, 5, 0, 6, 2, 1, 19]
-        .iter()
-        .map(|&len| {
-            let v = IoSlice::new(&TEXT[at..at + len]);
-            at += len;
-            v
-        })
-        .collect()
-}
-
 #[test]
 fn glib_send_message_of_seven_vectors() {
     for (a, b) in [(udp4(), udp4()), (udp6(), udp6())] {

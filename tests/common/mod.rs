@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests: loopback sockets and bounded receiving.
 #![allow(dead_code)]
 
-use std::io::{self, IoSliceMut};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -103,6 +103,22 @@ pub fn payload(seed: u64, len: usize) -> Vec<u8> {
             x ^= x >> 7;
             x ^= x << 17;
             x as u8
+        })
+        .collect()
+}
+
+/// The text of GLib's send-messages test cases.
+pub const TEXT: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+
+/// GLib's seven vectors of sizes 3,5,0,6,2,1,19 over TEXT.
+pub fn seven_vectors() -> Vec<IoSlice<'static>> {
+    let mut at = 0;
+    [3, 5, 0, 6, 2, 1, 19]
+        .iter()
+        .map(|&len| {
+            let v = IoSlice::new(&TEXT[at..at + len]);
+            at += len;
+            v
         })
         .collect()
 }
