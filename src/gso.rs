@@ -105,12 +105,7 @@ pub(crate) fn run<B: Batch + ?Sized>(batch: &B, start: usize, max_segment: usize
     }
     let address = batch.address(start);
     let end = batch.len().min(start + MAX_SEGMENTS);
-    let mut run = Run {
-        count: 1,
-        segment,
-        vectors: first.len(),
-        last: segment,
-    };
+    let mut run = Run { segment, ..alone };
     let mut bytes = segment;
     let mut next = start + 1;
     while next < end {

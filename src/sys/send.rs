@@ -207,6 +207,7 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
     while next < batch.len() && scratch.plan.len() < MAX_BATCH {
         let run = match gso {
             Some(max_segment) => gso::run(batch, next, max_segment),
+            // Not coalesced: `vectors` and `last` are only read for coalesced runs.
             None => gso::Run {
                 count: 1,
                 segment: 0,

@@ -33,8 +33,12 @@ pub fn all() -> Vec<&'static str> {
 /// Sends `plan` to `to` as `cell.sender` does; returns how long the sends took.
 pub fn time(cell: &Cell, plan: &Plan, to: &[SocketAddrV4]) -> io::Result<Duration> {
     let payload = vec![0x5Au8; cell.size];
-    let socket = UdpSocket::bind("127.0.0.1:0")?;
     let addresses: Vec<SockAddr> = to.iter().map(|a| SockAddr::from(*a)).collect();
+    if cell.sender.starts_with("mmsg") {
+        return self::mmsg(cell, plan, &addresses, &payload);
+    }
+    // Every other sender sends from a std socket (or a duplicate of its descriptor).
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
     match cell.sender {
         "std" => {
             let to: Vec<SocketAddr> = to.iter().map(|&a| a.into()).collect();
@@ -67,7 +71,10 @@ pub fn time(cell: &Cell, plan: &Plan, to: &[SocketAddrV4]) -> io::Result<Duratio
             }
         }
         "quinn-udp" => quinn(&socket, cell, plan, to, &payload),
-        _ => self::mmsg(cell, plan, &addresses, &payload),
+        other => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("unknown sender '{other}'"),
+        )),
     }
 }
 
