@@ -14,7 +14,7 @@ use socket2::SockAddr;
 use crate::cancellable::Cancellable;
 use crate::control::ControlMessage;
 use crate::flags::MsgFlags;
-use crate::send::{self, Batch, Outcome};
+use crate::send::{self, Batch, Outcome, Parts};
 use crate::socket::Socket;
 use crate::sys;
 
@@ -276,5 +276,13 @@ impl<'v, P: AsRef<[IoSlice<'v>]>> Batch for FanoutBatch<'_, '_, 'v, P> {
     }
     fn set_bytes_sent(&mut self, index: usize, _bytes: usize) {
         self.sent = self.sent.max(index + 1);
+    }
+    fn message(&self, index: usize) -> Parts<'_> {
+        let (recipient, packet) = self.locate(index);
+        Parts {
+            address: Some(&self.recipients[recipient].address),
+            vectors: self.packets[packet].as_ref(),
+            control_messages: &[],
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! UDP generic segmentation offload: which messages of a batch can go out as one
 //! `UDP_SEGMENT` send, and whether a socket may use it at all.
 
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::send::Batch;
@@ -78,61 +79,95 @@ pub(crate) struct Run {
     pub(crate) count: usize,
     /// The segment size where the run is coalesced, 0 where it is a message on its own.
     pub(crate) segment: usize,
-    /// Vectors of all the run's messages.
-    pub(crate) vectors: usize,
     /// Bytes of the run's last message (every other one has `segment` bytes).
     pub(crate) last: usize,
 }
 
-/// How many messages from `start` on can go as one segmented send, and the segment size:
-/// consecutive messages to the same destination, with no control messages of their own,
-/// all of one size (the last may be shorter but not empty), within the kernel's limits on
-/// segments, payload and vectors. Runs shorter than `MIN_RUN` come back as `start` alone.
+/// How many messages from `start` (which must be within the batch) on can go as one
+/// segmented send, and the segment size: consecutive messages to the same destination, with
+/// no control messages of their own, all of one size (the last may be shorter but not
+/// empty), within the kernel's limits on segments, payload and vectors. Runs shorter than
+/// `MIN_RUN` come back as `start` alone.
 ///
-/// This is the send path's inner loop: it reads each message once, and the caller takes
-/// the vector count and sizes from the result instead of walking the run again.
-pub(crate) fn run<B: Batch + ?Sized>(batch: &B, start: usize, max_segment: usize) -> Run {
-    let first = batch.vectors(start);
-    let segment = size(first);
+/// The vectors of the messages looked at are appended to `iovecs` as they are read, so that
+/// a run is laid out for its segmented send in the same pass; where the result is a message
+/// alone, the caller truncates `iovecs` back (that message's header points at its own).
+///
+/// This is the send path's inner loop, for every datagram of every batch, and it is kept
+/// to a few instructions a message: each message is read once, every message of a run
+/// but the last has exactly `segment` bytes (so the payload so far is `count * segment`),
+/// and the caller counts the run's vectors by where `iovecs` got to.
+#[inline]
+pub(crate) fn run<B: Batch + ?Sized>(
+    batch: &B,
+    start: usize,
+    max_segment: usize,
+    iovecs: &mut Vec<libc::iovec>,
+) -> Run {
+    let first = batch.message(start);
+    let segment = size(first.vectors);
     let alone = Run {
         count: 1,
         segment: 0,
-        vectors: first.len(),
         last: segment,
     };
-    if segment == 0 || segment > max_segment || !batch.control_messages(start).is_empty() {
+    if segment == 0 || segment > max_segment || !first.control_messages.is_empty() {
         return alone;
     }
-    let address = batch.address(start);
+    let from = iovecs.len();
+    gather(iovecs, from, first.vectors);
     let end = batch.len().min(start + MAX_SEGMENTS);
-    let mut run = Run { segment, ..alone };
-    let mut bytes = segment;
-    let mut next = start + 1;
-    while next < end {
-        let vectors = batch.vectors(next);
-        let len = size(vectors);
-        if len == 0
-            || len > segment
-            || bytes + len > MAX_PAYLOAD
-            || run.vectors + vectors.len() > crate::sys::IOV_MAX
-            || !same_destination(address, batch.address(next))
-            || !batch.control_messages(next).is_empty()
+    let (mut count, mut last) = (1, segment);
+    for message in batch.messages(start + 1..end) {
+        // The destination first: where it differs (mixed traffic), nothing else is read.
+        if !same_destination(first.address, message.address) || !message.control_messages.is_empty()
         {
             break;
         }
-        run.count += 1;
-        run.vectors += vectors.len();
-        run.last = len;
-        bytes += len;
-        next += 1;
+        let len = size(message.vectors);
+        if len == 0
+            || len > segment
+            || count * segment + len > MAX_PAYLOAD
+            || iovecs.len() - from + message.vectors.len() > crate::sys::IOV_MAX
+        {
+            break;
+        }
+        gather(iovecs, from, message.vectors);
+        count += 1;
         if len < segment {
+            last = len;
             break; // a shorter message ends the run
         }
     }
-    if run.count < MIN_RUN {
-        alone
-    } else {
-        run
+    if count < MIN_RUN {
+        return alone;
+    }
+    Run {
+        count,
+        segment,
+        last,
+    }
+}
+
+/// Appends a message's vectors to those of the run that starts at `iovecs[from]`. A vector
+/// that begins where the run's last one ends (packets written back to back in one buffer)
+/// extends it instead: the kernel then walks one vector for many datagrams.
+#[inline]
+fn gather(iovecs: &mut Vec<libc::iovec>, from: usize, vectors: &[IoSlice<'_>]) {
+    for vector in vectors {
+        let base = vector.as_ptr() as *mut libc::c_void;
+        if iovecs.len() > from {
+            if let Some(last) = iovecs.last_mut() {
+                if last.iov_base.wrapping_byte_add(last.iov_len) == base {
+                    last.iov_len += vector.len();
+                    continue;
+                }
+            }
+        }
+        iovecs.push(libc::iovec {
+            iov_base: base,
+            iov_len: vector.len(),
+        });
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::io::{self, IoSlice};
 use std::net::{SocketAddr, SocketAddrV6};
+use std::ops::Range;
 
 use socket2::SockAddr;
 
@@ -23,6 +24,30 @@ pub(crate) trait Batch {
     fn vectors(&self, index: usize) -> &[IoSlice<'_>];
     fn control_messages(&self, index: usize) -> &[ControlMessage<'_>];
     fn set_bytes_sent(&mut self, index: usize, bytes: usize);
+
+    /// Message `index` whole, in one lookup where the three methods above take three: the
+    /// send path's loops read every message this way.
+    #[inline]
+    fn message(&self, index: usize) -> Parts<'_> {
+        Parts {
+            address: self.address(index),
+            vectors: self.vectors(index),
+            control_messages: self.control_messages(index),
+        }
+    }
+
+    /// Messages `range` (within `len()`), in order: how the send path's loops walk a batch.
+    fn messages(&self, range: Range<usize>) -> impl Iterator<Item = Parts<'_>> {
+        range.map(move |index| self.message(index))
+    }
+}
+
+/// What one message of a [`Batch`] is made of.
+#[derive(Clone, Copy)]
+pub(crate) struct Parts<'a> {
+    pub(crate) address: Option<&'a SockAddr>,
+    pub(crate) vectors: &'a [IoSlice<'a>],
+    pub(crate) control_messages: &'a [ControlMessage<'a>],
 }
 
 impl Batch for [OutputMessage<'_>] {
@@ -40,6 +65,23 @@ impl Batch for [OutputMessage<'_>] {
     }
     fn set_bytes_sent(&mut self, index: usize, bytes: usize) {
         self[index].bytes_sent = bytes;
+    }
+    #[inline]
+    fn message(&self, index: usize) -> Parts<'_> {
+        let message = &self[index];
+        Parts {
+            address: message.address,
+            vectors: message.vectors,
+            control_messages: message.control_messages,
+        }
+    }
+    #[inline]
+    fn messages(&self, range: Range<usize>) -> impl Iterator<Item = Parts<'_>> {
+        self[range].iter().map(|message| Parts {
+            address: message.address,
+            vectors: message.vectors,
+            control_messages: message.control_messages,
+        })
     }
 }
 
@@ -158,9 +200,9 @@ fn validate<B: Batch + ?Sized>(family: libc::c_int, batch: &B) -> io::Result<boo
     // points at it, which keeps this pass a few instructions a message.
     let mut checked: *const SockAddr = std::ptr::null();
     for index in 0..batch.len() {
-        check_vectors(batch.vectors(index).len())
-            .map_err(|why| error::invalid_message(index, why))?;
-        if let Some(address) = batch.address(index) {
+        let message = batch.message(index);
+        check_vectors(message.vectors.len()).map_err(|why| error::invalid_message(index, why))?;
+        if let Some(address) = message.address {
             if !std::ptr::eq(address, checked) {
                 map_v4 |= check_address(family, address)
                     .map_err(|why| error::invalid_message(index, why))?;

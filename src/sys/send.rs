@@ -42,6 +42,9 @@ struct Run {
     segment: usize,
     /// Bytes of the run's last message (the others carry `segment` each).
     last: usize,
+    /// Where a coalesced run's vectors start in `SendScratch::iovecs`, and how many.
+    iovecs: usize,
+    vectors: usize,
 }
 
 // SAFETY: the raw pointers inside the headers are only written and read during one call,
@@ -201,34 +204,6 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
     flags: libc::c_int,
 ) -> io::Result<usize> {
     let segment_space = cmsg::words(cmsg::space(mem::size_of::<u16>()));
-    let (mut control_words, mut run_vectors) = (0, 0);
-    scratch.plan.clear();
-    let mut next = start;
-    while next < batch.len() && scratch.plan.len() < MAX_BATCH {
-        let run = match gso {
-            Some(max_segment) => gso::run(batch, next, max_segment),
-            // Not coalesced: `vectors` and `last` are only read for coalesced runs.
-            None => gso::Run {
-                count: 1,
-                segment: 0,
-                vectors: 0,
-                last: 0,
-            },
-        };
-        if run.segment > 0 {
-            control_words += segment_space;
-            run_vectors += run.vectors;
-        } else {
-            control_words += cmsg::words(control::space(batch.control_messages(next)));
-        }
-        scratch.plan.push(Run {
-            first: next,
-            count: run.count,
-            segment: run.segment,
-            last: run.last,
-        });
-        next += run.count;
-    }
     let SendScratch {
         headers,
         mapped,
@@ -236,15 +211,46 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
         plan,
         iovecs,
     } = scratch;
-    // Size every buffer the headers point into before taking any pointer.
+    // One pass over the messages plans the headers and lays out the vectors of coalesced
+    // runs; headers are built afterwards, once `iovecs` has stopped growing.
+    plan.clear();
+    iovecs.clear();
+    let mut control_words = 0;
+    let mut next = start;
+    while next < batch.len() && plan.len() < MAX_BATCH {
+        let from = iovecs.len();
+        let run = match gso {
+            Some(max_segment) => gso::run(batch, next, max_segment, iovecs),
+            // Not coalesced: `last` is only read for coalesced runs.
+            None => gso::Run {
+                count: 1,
+                segment: 0,
+                last: 0,
+            },
+        };
+        if run.segment > 0 {
+            control_words += segment_space;
+        } else {
+            iovecs.truncate(from);
+            control_words += cmsg::words(control::space(batch.control_messages(next)));
+        }
+        plan.push(Run {
+            first: next,
+            count: run.count,
+            segment: run.segment,
+            last: run.last,
+            iovecs: from,
+            vectors: iovecs.len() - from,
+        });
+        next += run.count;
+    }
+    // Size every other buffer the headers point into before taking any pointer.
     control.clear();
     control.resize(control_words, 0);
     mapped.clear();
     if map_v4 {
         mapped.reserve(plan.len());
     }
-    iovecs.clear();
-    iovecs.reserve(run_vectors);
     headers.clear();
     headers.reserve(plan.len());
     let mut control_at = 0;
@@ -252,12 +258,13 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
         let (msg_hdr, used) = if run.segment == 0 {
             header(batch, run.first, map_v4, mapped, &mut control[control_at..])
         } else {
+            let vectors = &iovecs[run.iovecs..run.iovecs + run.vectors];
             run_header(
                 batch,
                 run,
+                vectors,
                 map_v4,
                 mapped,
-                iovecs,
                 &mut control[control_at..],
             )
         };
@@ -288,29 +295,19 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
     Ok(sent)
 }
 
-/// The header of a coalesced run: the first message's destination, all the run's vectors
-/// end to end (appended to `iovecs`, which has room reserved), and a `UDP_SEGMENT` control
-/// message. Returns it and the control words it used.
+/// The header of a coalesced run: the first message's destination, the run's `vectors`
+/// (laid end to end in the scratch) and a `UDP_SEGMENT` control message. Returns it and the
+/// control words it used.
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 fn run_header<B: Batch + ?Sized>(
     batch: &B,
     run: &Run,
+    vectors: &[libc::iovec],
     map_v4: bool,
     mapped: &mut Vec<SockAddr>,
-    iovecs: &mut Vec<libc::iovec>,
     control: &mut [u64],
 ) -> (libc::msghdr, usize) {
     let (mut header, _) = header(batch, run.first, map_v4, mapped, &mut []);
-    let from = iovecs.len();
-    for index in run.first..run.first + run.count {
-        let vectors = batch.vectors(index);
-        debug_assert!(iovecs.len() + vectors.len() <= iovecs.capacity());
-        iovecs.extend(vectors.iter().map(|vector| libc::iovec {
-            iov_base: vector.as_ptr() as *mut libc::c_void,
-            iov_len: vector.len(),
-        }));
-    }
-    let vectors = &iovecs[from..];
     header.msg_iov = vectors.as_ptr() as *mut libc::iovec;
     header.msg_iovlen = vectors.len() as _;
     let segment = [ControlMessage::UdpSegment(run.segment as u16)];
