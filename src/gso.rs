@@ -89,9 +89,10 @@ pub(crate) struct Run {
 /// empty), within the kernel's limits on segments, payload and vectors. Runs shorter than
 /// `MIN_RUN` come back as `start` alone.
 ///
-/// The vectors of the messages looked at are appended to `iovecs` as they are read, so that
-/// a run is laid out for its segmented send in the same pass; where the result is a message
-/// alone, the caller truncates `iovecs` back (that message's header points at its own).
+/// The vectors of a run's messages are appended to `iovecs` as they are read, so that the
+/// run is laid out for its segmented send in the same pass. Where the result is a message
+/// alone, the caller truncates `iovecs` back to where it was (with `MIN_RUN` at 2 nothing
+/// was added; the message's header points at its own vectors).
 ///
 /// This is the send path's inner loop, for every datagram of every batch, and it is kept
 /// to a few instructions a message: each message is read once, every message of a run
@@ -115,7 +116,6 @@ pub(crate) fn run<B: Batch + ?Sized>(
         return alone;
     }
     let from = iovecs.len();
-    gather(iovecs, from, first.vectors);
     let end = batch.len().min(start + MAX_SEGMENTS);
     let (mut count, mut last) = (1, segment);
     for message in batch.messages(start + 1..end) {
@@ -131,6 +131,10 @@ pub(crate) fn run<B: Batch + ?Sized>(
             || iovecs.len() - from + message.vectors.len() > crate::sys::IOV_MAX
         {
             break;
+        }
+        if count == 1 {
+            // Only now is there a run to lay out (mixed traffic seldom gets this far).
+            gather(iovecs, from, first.vectors);
         }
         gather(iovecs, from, message.vectors);
         count += 1;
@@ -177,7 +181,18 @@ fn gather(iovecs: &mut Vec<libc::iovec>, from: usize, vectors: &[IoSlice<'_>]) {
 fn same_destination(a: Option<&socket2::SockAddr>, b: Option<&socket2::SockAddr>) -> bool {
     match (a, b) {
         (None, None) => true,
-        (Some(a), Some(b)) => std::ptr::eq(a, b) || a == b,
+        (Some(a), Some(b)) => std::ptr::eq(a, b) || (a.len() == b.len() && equal(a, b)),
         _ => false,
+    }
+}
+
+/// Equal addresses. Mixed traffic asks this of every message, so IPv4 addresses, the
+/// common case, are compared as what they hold (a few loads) instead of byte by byte
+/// through `memcmp`.
+#[inline]
+fn equal(a: &socket2::SockAddr, b: &socket2::SockAddr) -> bool {
+    match (a.as_socket_ipv4(), b.as_socket_ipv4()) {
+        (Some(a), Some(b)) => a == b,
+        _ => a == b,
     }
 }

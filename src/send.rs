@@ -197,13 +197,16 @@ pub(crate) fn partial(sent: usize, err: io::Error) -> io::Result<usize> {
 fn validate<B: Batch + ?Sized>(family: libc::c_int, batch: &B) -> io::Result<bool> {
     let mut map_v4 = false;
     // Batches usually share address objects: one checked is checked for every message that
-    // points at it, which keeps this pass a few instructions a message.
+    // points at it, which keeps this pass a few instructions a message even where the
+    // addresses are of another family (IPv4 ones on an IPv6 socket).
     let mut checked: *const SockAddr = std::ptr::null();
     for index in 0..batch.len() {
         let message = batch.message(index);
         check_vectors(message.vectors.len()).map_err(|why| error::invalid_message(index, why))?;
         if let Some(address) = message.address {
-            if !std::ptr::eq(address, checked) {
+            // An address of the socket's own family always fits and needs no mapping.
+            let foreign = libc::c_int::from(address.family()) != family;
+            if foreign && !std::ptr::eq(address, checked) {
                 map_v4 |= check_address(family, address)
                     .map_err(|why| error::invalid_message(index, why))?;
                 checked = address;

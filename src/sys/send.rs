@@ -78,6 +78,7 @@ impl SendScratch {
 ///
 /// `mapped` must have spare capacity for one more address (`prepare` reserved it), so the
 /// pointer taken into it stays valid while the other headers are built.
+#[inline(always)]
 fn header<B: Batch + ?Sized>(
     batch: &B,
     index: usize,
@@ -85,10 +86,11 @@ fn header<B: Batch + ?Sized>(
     mapped: &mut Vec<SockAddr>,
     control: &mut [u64],
 ) -> (libc::msghdr, usize) {
+    let message = batch.message(index);
     // SAFETY: msghdr is plain old data; all zeroes is a valid value (null pointers, no
     // lengths), and zeroing also clears the padding fields some libcs have.
     let mut header: libc::msghdr = unsafe { mem::zeroed() };
-    if let Some(mut address) = batch.address(index) {
+    if let Some(mut address) = message.address {
         if map_v4 && address.is_ipv4() {
             debug_assert!(mapped.len() < mapped.capacity());
             mapped.push(ipv4_mapped(address));
@@ -97,10 +99,9 @@ fn header<B: Batch + ?Sized>(
         header.msg_name = address.as_ptr() as *mut libc::c_void;
         header.msg_namelen = address.len();
     }
-    let vectors = batch.vectors(index);
-    header.msg_iov = vectors.as_ptr() as *mut libc::iovec;
-    header.msg_iovlen = vectors.len() as _;
-    let messages = batch.control_messages(index);
+    header.msg_iov = message.vectors.as_ptr() as *mut libc::iovec;
+    header.msg_iovlen = message.vectors.len() as _;
+    let messages = message.control_messages;
     let mut used = 0;
     if !messages.is_empty() {
         used = cmsg::words(control::space(messages));
