@@ -22,11 +22,13 @@ long long mmsg_peer_glib(int fd, const struct mmsg_plan *p, size_t ndests) {
     GSocketAddress **addresses = g_new0(GSocketAddress *, ndests ? ndests : 1);
     for (size_t d = 0; d < ndests; d++)
         addresses[d] = g_socket_address_new_from_native((gpointer)&p->dests[d], sizeof p->dests[d]);
-    GOutputVector vector = {p->payload, p->size};
+    GOutputVector *vectors = g_new0(GOutputVector, p->count ? p->count : 1);
     GOutputMessage *messages = g_new0(GOutputMessage, p->count ? p->count : 1);
     for (size_t i = 0; i < p->count; i++) {
+        vectors[i].buffer = p->buffer + (size_t)p->slots[i] * p->size;
+        vectors[i].size = p->size;
         messages[i].address = addresses[p->order[i]];
-        messages[i].vectors = &vector;
+        messages[i].vectors = &vectors[i];
         messages[i].num_vectors = 1;
     }
 
@@ -52,6 +54,7 @@ long long mmsg_peer_glib(int fd, const struct mmsg_plan *p, size_t ndests) {
     long long elapsed = mmsg_peer_now_ns() - start;
 
     g_free(messages);
+    g_free(vectors);
     for (size_t d = 0; d < ndests; d++)
         g_object_unref(addresses[d]);
     g_free(addresses);

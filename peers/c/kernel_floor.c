@@ -31,6 +31,14 @@ union segment_cmsg {
     struct cmsghdr align;
 };
 
+/* Whether datagrams first..first+run-1 are consecutive slots of the buffer. */
+static int back_to_back(const struct mmsg_plan *p, size_t first, size_t run) {
+    for (size_t i = 1; i < run; i++)
+        if (p->slots[first + i] != p->slots[first] + i)
+            return 0;
+    return 1;
+}
+
 /* Sends the plan with sendmmsg. With gso, each run of consecutive datagrams to one receiver
  * inside a call (up to the kernel's limits) is one header with UDP_SEGMENT; a run of one is a
  * plain header. Returns the nanoseconds the sends took, or -errno if preparing failed. */
@@ -43,7 +51,8 @@ long long mmsg_peer_c_sendmmsg(int fd, const struct mmsg_plan *p, int gso) {
         if (max_run == 0)
             max_run = 1;
     }
-    /* At most one header per datagram, and one vector per datagram. */
+    /* At most one header per datagram, and one vector per datagram (or per run where its
+     * datagrams lie back to back). */
     struct mmsghdr *headers = calloc(p->count ? p->count : 1, sizeof *headers);
     struct iovec *vectors = calloc(p->count ? p->count : 1, sizeof *vectors);
     union segment_cmsg *controls = calloc(p->count ? p->count : 1, sizeof *controls);
@@ -54,7 +63,7 @@ long long mmsg_peer_c_sendmmsg(int fd, const struct mmsg_plan *p, int gso) {
         return -ENOMEM;
     }
     for (size_t i = 0; i < p->count; i++) {
-        vectors[i].iov_base = (void *)p->payload;
+        vectors[i].iov_base = (void *)(p->buffer + (size_t)p->slots[i] * p->size);
         vectors[i].iov_len = p->size;
     }
     size_t datagram = 0, nheaders = 0;
@@ -70,6 +79,11 @@ long long mmsg_peer_c_sendmmsg(int fd, const struct mmsg_plan *p, int gso) {
             h->msg_namelen = sizeof(struct sockaddr_in);
             h->msg_iov = &vectors[datagram];
             h->msg_iovlen = run;
+            if (run > 1 && back_to_back(p, datagram, run)) {
+                /* The run's datagrams lie back to back: hand the kernel one buffer. */
+                vectors[datagram].iov_len = run * p->size;
+                h->msg_iovlen = 1;
+            }
             if (run > 1) {
                 union segment_cmsg *u = &controls[nheaders];
                 h->msg_control = u->buf;

@@ -1,8 +1,8 @@
 /* The traffic every C peer sends, described the same way for all of them.
  *
- * Datagram i of the sequence goes to receiver order[i]; the sequence is cut into send calls
- * of calls[0], calls[1], ... datagrams; the whole sequence is sent `rounds` times. Every
- * datagram carries the same `size` bytes of `payload`. */
+ * Datagram i of the sequence goes to receiver order[i] and carries the `size` bytes of
+ * `buffer` at slots[i] * size; the sequence is cut into send calls of calls[0], calls[1], ...
+ * datagrams; the whole sequence is sent `rounds` times. */
 #ifndef MMSG_PEERS_PLAN_H
 #define MMSG_PEERS_PLAN_H
 
@@ -17,7 +17,8 @@ struct mmsg_plan {
     const uint32_t *calls;
     size_t ncalls;
     size_t rounds;
-    const void *payload;
+    const unsigned char *buffer;
+    const uint32_t *slots;
     size_t size;
 };
 

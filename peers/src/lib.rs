@@ -11,9 +11,9 @@ use std::time::Duration;
 /// Whether this build has the GLib peer.
 pub const HAVE_GLIB: bool = cfg!(have_glib);
 
-/// The traffic to send: datagram `i` goes to `dests[order[i]]`; the sequence is cut into
-/// send calls of `calls[0]`, `calls[1]`, ... datagrams and sent `rounds` times over. Every
-/// datagram is `payload`.
+/// The traffic to send: datagram `i` goes to `dests[order[i]]` and is the `size` bytes of
+/// `buffer` at `slots[i] * size`; the sequence is cut into send calls of `calls[0]`,
+/// `calls[1]`, ... datagrams and sent `rounds` times over.
 #[derive(Clone, Copy, Debug)]
 pub struct Plan<'a> {
     /// The receivers.
@@ -24,8 +24,12 @@ pub struct Plan<'a> {
     pub calls: &'a [u32],
     /// How many times the whole sequence is sent.
     pub rounds: usize,
-    /// What every datagram carries.
-    pub payload: &'a [u8],
+    /// Where the datagrams' bytes are.
+    pub buffer: &'a [u8],
+    /// The slot of `buffer` each datagram is, in sending order.
+    pub slots: &'a [u32],
+    /// Bytes per datagram (and per slot).
+    pub size: usize,
 }
 
 /// `struct mmsg_plan` of `c/plan.h`.
@@ -37,7 +41,8 @@ struct RawPlan {
     calls: *const u32,
     ncalls: usize,
     rounds: usize,
-    payload: *const libc::c_void,
+    buffer: *const u8,
+    slots: *const u32,
     size: usize,
 }
 
@@ -53,9 +58,10 @@ extern "C" {
 pub fn c_sendmmsg(fd: BorrowedFd<'_>, plan: &Plan<'_>, gso: bool) -> io::Result<Duration> {
     let dests = native(plan)?;
     let raw = raw(plan, &dests);
-    // SAFETY: `raw` points at `dests`, `plan.order`, `plan.calls` and `plan.payload`, all
-    // alive for this call, with the lengths beside them (checked by `native`: the calls add
-    // up to the order's length and every receiver index is in range); the C side reads them
+    // SAFETY: `raw` points at `dests`, `plan.order`, `plan.calls`, `plan.buffer` and
+    // `plan.slots`, all alive for this call, with the lengths beside them (checked by
+    // `native`: the calls add up to the order's length, there is one slot per datagram, and
+    // every receiver index and slot is in range); the C side reads them
     // only during the call and writes nothing of ours. `fd` is open for the call.
     nanos(unsafe { mmsg_peer_c_sendmmsg(fd.as_raw_fd(), &raw, gso.into()) })
 }
@@ -90,6 +96,13 @@ fn native(plan: &Plan<'_>) -> io::Result<Vec<libc::sockaddr_in>> {
     if plan.order.iter().any(|&d| d as usize >= plan.dests.len()) {
         return Err(invalid("a datagram names a receiver that does not exist"));
     }
+    if plan.slots.len() != plan.order.len() {
+        return Err(invalid("not one slot per datagram"));
+    }
+    let slots = plan.buffer.len() / plan.size.max(1);
+    if plan.size == 0 || plan.slots.iter().any(|&s| s as usize >= slots) {
+        return Err(invalid("a datagram's slot is not inside the buffer"));
+    }
     Ok(plan
         .dests
         .iter()
@@ -112,8 +125,9 @@ fn raw(plan: &Plan<'_>, dests: &[libc::sockaddr_in]) -> RawPlan {
         calls: plan.calls.as_ptr(),
         ncalls: plan.calls.len(),
         rounds: plan.rounds,
-        payload: plan.payload.as_ptr().cast(),
-        size: plan.payload.len(),
+        buffer: plan.buffer.as_ptr(),
+        slots: plan.slots.as_ptr(),
+        size: plan.size,
     }
 }
 
@@ -148,28 +162,39 @@ mod tests {
                 _ => unreachable!(),
             })
             .collect();
-        // Runs of 1, 3 and 2 in one call, then a call of 4 to receiver 2.
+        // Runs of 1, 3 and 2 in one call, then a call of 4 to receiver 2; each call's
+        // datagrams in slots back to back, every slot's bytes different.
         let order = [0, 1, 1, 1, 2, 2, 2, 2, 2, 2];
         let calls = [6, 4];
-        let payload: Vec<u8> = (0..100u8).collect();
+        let slots = [0, 1, 2, 3, 4, 5, 0, 1, 2, 3];
+        let buffer: Vec<u8> = (0..600).map(|i| (i * 7 % 251) as u8).collect();
         let plan = Plan {
             dests: &dests,
             order: &order,
             calls: &calls,
             rounds: 2,
-            payload: &payload,
+            buffer: &buffer,
+            slots: &slots,
+            size: 100,
         };
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         send(sender.as_fd(), &plan).unwrap();
         for (d, receiver) in receivers.iter().enumerate() {
             receiver.set_nonblocking(true).unwrap();
-            let want = 2 * order.iter().filter(|&&o| o as usize == d).count();
+            let mine: Vec<&[u8]> = (0..order.len())
+                .filter(|&i| order[i] as usize == d)
+                .map(|i| &buffer[slots[i] as usize * 100..][..100])
+                .collect();
             let mut buf = [0u8; 200];
-            for n in 0..want {
+            for n in 0..2 * mine.len() {
                 let len = receiver
                     .recv(&mut buf)
                     .unwrap_or_else(|e| panic!("{d}/{n}: {e}"));
-                assert_eq!(&buf[..len], &payload[..], "receiver {d} datagram {n}");
+                assert_eq!(
+                    &buf[..len],
+                    mine[n % mine.len()],
+                    "receiver {d} datagram {n}"
+                );
             }
             assert!(receiver.recv(&mut buf).is_err(), "receiver {d} got more");
         }
@@ -201,13 +226,23 @@ mod tests {
             order: &[0, 0],
             calls: &[1],
             rounds: 1,
-            payload: b"x",
+            buffer: b"x",
+            slots: &[0, 0],
+            size: 1,
         };
         let err = c_sendmmsg(sender.as_fd(), &plan, false).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         let plan = Plan {
             order: &[1],
             calls: &[1],
+            ..plan
+        };
+        let err = c_sendmmsg(sender.as_fd(), &plan, false).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        let plan = Plan {
+            order: &[0],
+            calls: &[1],
+            slots: &[1],
             ..plan
         };
         let err = c_sendmmsg(sender.as_fd(), &plan, false).unwrap_err();

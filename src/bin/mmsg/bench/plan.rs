@@ -20,6 +20,11 @@ pub struct Plan {
     pub calls: Vec<u32>,
     /// Times the whole sequence is sent.
     pub rounds: usize,
+    /// Where each datagram's bytes are: slot `slots[i]` of the cell's buffer (see
+    /// [`Plan::buffer`]). A call's datagrams (mixed) or a round's packets (fan-out) lie back
+    /// to back, as a sender that writes its packets into one buffer lays them out; every
+    /// sender reads the same bytes at the same places and sends them as its API allows.
+    pub slots: Vec<u32>,
 }
 
 impl Plan {
@@ -33,10 +38,12 @@ impl Plan {
             if !c.count.is_multiple_of(c.batch) {
                 calls.push((c.count % c.batch) as u32);
             }
+            let slots = calls.iter().flat_map(|&n| 0..n).collect::<Vec<u32>>();
             Plan {
                 order,
                 calls,
                 rounds: 1,
+                slots,
             }
         } else {
             let per_round = c.batch * c.dests;
@@ -46,8 +53,24 @@ impl Plan {
                     .collect(),
                 calls: vec![per_round as u32],
                 rounds: c.count.div_ceil(per_round).max(1),
+                slots: (0..c.dests).flat_map(|_| 0..c.batch as u32).collect(),
             }
         }
+    }
+
+    /// The buffer every sender sends from: `size` bytes for each slot the plan names, back
+    /// to back, each slot's bytes unlike its neighbours' so that a receiver can tell which
+    /// slot it was sent.
+    pub fn buffer(&self, size: usize) -> Vec<u8> {
+        let slots = self.slots.iter().max().map_or(0, |&s| s as usize + 1);
+        (0..slots * size)
+            .map(|at| ((at / size) * 31 + at % size) as u8 ^ 0x5A)
+            .collect()
+    }
+
+    /// Datagram `index`'s bytes in `buffer`.
+    pub fn datagram<'b>(&self, buffer: &'b [u8], size: usize, index: usize) -> &'b [u8] {
+        &buffer[self.slots[index] as usize * size..][..size]
     }
 
     /// Datagrams sent in all.
@@ -111,6 +134,7 @@ mod tests {
         let p = Plan::of(&cell("mixed", 10, 3, 4));
         assert_eq!(p.order, [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]);
         assert_eq!(p.calls, [4, 4, 2]);
+        assert_eq!(p.slots, [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]);
         assert_eq!(p.datagrams(), 10);
     }
 
@@ -120,6 +144,7 @@ mod tests {
         assert_eq!(p.order, [0, 0, 0, 1, 1, 1]);
         assert_eq!(p.calls, [6]);
         assert_eq!(p.rounds, 3);
+        assert_eq!(p.slots, [0, 1, 2, 0, 1, 2]);
         assert_eq!(p.datagrams(), 18);
     }
 
@@ -129,6 +154,7 @@ mod tests {
             order: vec![0, 0, 0, 1, 1, 1, 1, 1],
             calls: vec![2, 6],
             rounds: 1,
+            slots: vec![0, 1, 0, 1, 2, 3, 4, 5],
         };
         assert_eq!(
             p.runs(2),
@@ -138,6 +164,11 @@ mod tests {
             ]
         );
         assert_eq!(max_gso_run(1200), 54);
+        // Slots are laid back to back and tell each other apart.
+        let buffer = p.buffer(10);
+        assert_eq!(buffer.len(), 60);
+        assert_eq!(p.datagram(&buffer, 10, 3), &buffer[10..20]);
+        assert_ne!(p.datagram(&buffer, 10, 3), p.datagram(&buffer, 10, 4));
         assert_eq!(max_gso_run(64), 64);
         assert_eq!(max_gso_run(65_507), 1);
     }

@@ -12,7 +12,7 @@ use super::plan::{max_gso_run, Plan};
 /// Room for one `cmsghdr` carrying a `u16`, aligned for it.
 type Control = [u64; 4];
 
-/// Prepared `mmsghdr`s for a whole plan, pointing at shared payload and addresses.
+/// Prepared `mmsghdr`s for a whole plan, pointing at the plan's buffer and addresses.
 pub struct Headers<'a> {
     headers: Vec<libc::mmsghdr>,
     /// Headers per call of the plan.
@@ -24,10 +24,29 @@ pub struct Headers<'a> {
 
 impl<'a> Headers<'a> {
     /// One header per datagram of `plan`, or with `gso` one per run of datagrams to one
-    /// receiver inside a call (a segmented send where the run is longer than one).
-    pub fn new(addresses: &'a [SockAddr], plan: &Plan, payload: &'a [u8], gso: bool) -> Self {
-        let vectors = vec![IoSlice::new(payload); plan.order.len()];
-        let runs = plan.runs(if gso { max_gso_run(payload.len()) } else { 1 });
+    /// receiver inside a call (a segmented send where the run is longer than one). Each
+    /// datagram is its `size`-byte slot of `buffer`; a run whose slots lie back to back is
+    /// one vector, as a C programmer hands a segmented send one buffer.
+    pub fn new(
+        addresses: &'a [SockAddr],
+        plan: &Plan,
+        buffer: &'a [u8],
+        size: usize,
+        gso: bool,
+    ) -> Self {
+        let mut vectors: Vec<IoSlice> = (0..plan.order.len())
+            .map(|i| IoSlice::new(plan.datagram(buffer, size, i)))
+            .collect();
+        let runs = plan.runs(if gso { max_gso_run(size) } else { 1 });
+        for &(_, first, n) in runs.iter().flatten() {
+            let at = plan.slots[first] as usize * size;
+            if n > 1
+                && (first..first + n)
+                    .all(|i| plan.slots[i] as usize * size == at + (i - first) * size)
+            {
+                vectors[first] = IoSlice::new(&buffer[at..at + n * size]);
+            }
+        }
         let total: usize = runs.iter().map(Vec::len).sum();
         // Sized once: the headers point into it.
         let mut controls: Vec<Control> = vec![[0; 4]; total];
@@ -42,7 +61,8 @@ impl<'a> Headers<'a> {
                 h.msg_name = address.as_ptr() as *mut libc::c_void;
                 h.msg_namelen = address.len();
                 h.msg_iov = vectors[first..].as_ptr() as *mut libc::iovec;
-                h.msg_iovlen = n as _;
+                // One vector where the run's slots were joined above.
+                h.msg_iovlen = if vectors[first].len() > size { 1 } else { n } as _;
                 if n > 1 {
                     let control = &mut controls[headers.len()];
                     h.msg_control = control.as_mut_ptr().cast();
@@ -58,7 +78,7 @@ impl<'a> Headers<'a> {
                         (*c).cmsg_len = libc::CMSG_LEN(2) as _;
                         libc::CMSG_DATA(c)
                             .cast::<u16>()
-                            .write_unaligned(payload.len() as u16);
+                            .write_unaligned(size as u16);
                     }
                 }
                 headers.push(libc::mmsghdr {
@@ -82,7 +102,7 @@ impl<'a> Headers<'a> {
             for &n in &self.per_call {
                 let (call, after) = rest.split_at_mut(n);
                 for chunk in call.chunks_mut(1024) {
-                    // SAFETY: the headers point at `addresses` and `payload` (alive for 'a)
+                    // SAFETY: the headers point at `addresses` and `buffer` (alive for 'a)
                     // and at the vectors and control buffers owned by self, none of which
                     // moved since; the kernel writes only msg_len. Errors (a full queue)
                     // are ignored, as every sender in the bench does.

@@ -32,27 +32,33 @@ pub fn all() -> Vec<&'static str> {
 
 /// Sends `plan` to `to` as `cell.sender` does; returns how long the sends took.
 pub fn time(cell: &Cell, plan: &Plan, to: &[SocketAddrV4]) -> io::Result<Duration> {
-    let payload = vec![0x5Au8; cell.size];
+    let buffer = plan.buffer(cell.size);
     let addresses: Vec<SockAddr> = to.iter().map(|a| SockAddr::from(*a)).collect();
     if cell.sender.starts_with("mmsg") {
-        return self::mmsg(cell, plan, &addresses, &payload);
+        return self::mmsg(cell, plan, &addresses, &buffer);
     }
     // Every other sender sends from a std socket (or a duplicate of its descriptor).
     let socket = UdpSocket::bind("127.0.0.1:0")?;
     match cell.sender {
         "std" => {
             let to: Vec<SocketAddr> = to.iter().map(|&a| a.into()).collect();
+            let datagrams: Vec<(&[u8], SocketAddr)> = (0..plan.order.len())
+                .map(|i| {
+                    let d = plan.order[i] as usize;
+                    (plan.datagram(&buffer, cell.size, i), to[d])
+                })
+                .collect();
             let started = Instant::now();
             for _ in 0..plan.rounds {
-                for &d in &plan.order {
-                    let _ = socket.send_to(&payload, to[d as usize]);
+                for &(datagram, to) in &datagrams {
+                    let _ = socket.send_to(datagram, to);
                 }
             }
             Ok(started.elapsed())
         }
         "raw-sendmmsg" | "raw-gso" => {
             let gso = cell.sender == "raw-gso";
-            let mut headers = raw::Headers::new(&addresses, plan, &payload, gso);
+            let mut headers = raw::Headers::new(&addresses, plan, &buffer, cell.size, gso);
             let started = Instant::now();
             headers.send(socket.as_raw_fd(), plan.rounds);
             Ok(started.elapsed())
@@ -63,14 +69,16 @@ pub fn time(cell: &Cell, plan: &Plan, to: &[SocketAddrV4]) -> io::Result<Duratio
                 order: &plan.order,
                 calls: &plan.calls,
                 rounds: plan.rounds,
-                payload: &payload,
+                buffer: &buffer,
+                slots: &plan.slots,
+                size: cell.size,
             };
             match cell.sender {
                 "glib" => mmsg_bench_peers::glib(socket.as_fd(), &peer_plan),
                 s => mmsg_bench_peers::c_sendmmsg(socket.as_fd(), &peer_plan, s == "c-gso"),
             }
         }
-        "quinn-udp" => quinn(&socket, cell, plan, to, &payload),
+        "quinn-udp" => quinn(&socket, cell, plan, to, &buffer),
         other => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("unknown sender '{other}'"),
@@ -78,18 +86,23 @@ pub fn time(cell: &Cell, plan: &Plan, to: &[SocketAddrV4]) -> io::Result<Duratio
     }
 }
 
-/// mmsg: `send_messages` in calls of the batch (mixed) or `send_fanout` (fanout).
-fn mmsg(cell: &Cell, plan: &Plan, addresses: &[SockAddr], payload: &[u8]) -> io::Result<Duration> {
+/// mmsg: `send_messages` in calls of the batch (mixed) or `send_fanout` (fanout), one
+/// vector per datagram, pointing at its slot.
+fn mmsg(cell: &Cell, plan: &Plan, addresses: &[SockAddr], buffer: &[u8]) -> io::Result<Duration> {
     let socket = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
     socket.bind(&SockAddr::from(SocketAddr::from(([127, 0, 0, 1], 0))))?;
     socket.set_segmentation_offload(cell.sender == "mmsg");
     socket.set_portable_path(cell.sender == "mmsg-portable");
-    let vectors = [IoSlice::new(payload)];
+    let slots: Vec<[IoSlice; 1]> = buffer
+        .chunks_exact(cell.size)
+        .map(|slot| [IoSlice::new(slot)])
+        .collect();
     if cell.workload == "mixed" {
-        let mut messages: Vec<OutputMessage> = plan
-            .order
-            .iter()
-            .map(|&d| OutputMessage::new(Some(&addresses[d as usize]), &vectors))
+        let mut messages: Vec<OutputMessage> = (0..plan.order.len())
+            .map(|i| {
+                let to = &addresses[plan.order[i] as usize];
+                OutputMessage::new(Some(to), &slots[plan.slots[i] as usize])
+            })
             .collect();
         let started = Instant::now();
         for _ in 0..plan.rounds {
@@ -99,42 +112,44 @@ fn mmsg(cell: &Cell, plan: &Plan, addresses: &[SockAddr], payload: &[u8]) -> io:
         }
         Ok(started.elapsed())
     } else {
-        let packets: Vec<[IoSlice; 1]> = (0..cell.batch).map(|_| vectors).collect();
+        let packets = &slots[..cell.batch];
         let mut recipients: Vec<Recipient> =
             addresses.iter().cloned().map(Recipient::new).collect();
         let started = Instant::now();
         for _ in 0..plan.rounds {
             recipients.iter_mut().for_each(Recipient::reset);
-            let _ = socket.send_fanout(&packets, &mut recipients, MsgFlags::empty(), None);
+            let _ = socket.send_fanout(packets, &mut recipients, MsgFlags::empty(), None);
         }
         Ok(started.elapsed())
     }
 }
 
 /// quinn-udp: one `Transmit` per run of datagrams to one receiver inside a call, segmented
-/// (its GSO send) where the run is longer than one, from a buffer laid out before timing
-/// (quinn builds its packets contiguously anyway).
+/// (its GSO send) where the run is longer than one: the run's slots, back to back in the
+/// buffer, are its contents.
 fn quinn(
     socket: &UdpSocket,
     cell: &Cell,
     plan: &Plan,
     to: &[SocketAddrV4],
-    payload: &[u8],
+    buffer: &[u8],
 ) -> io::Result<Duration> {
     use quinn_udp::{Transmit, UdpSockRef, UdpSocketState};
     let state = UdpSocketState::new(UdpSockRef::from(socket))?;
     let max_run = max_gso_run(cell.size).min(state.max_gso_segments().max(1));
-    let contiguous = payload.repeat(max_run);
     let transmits: Vec<Transmit> = plan
         .runs(max_run)
         .into_iter()
         .flatten()
-        .map(|(d, _, n)| Transmit {
-            destination: to[d as usize].into(),
-            ecn: None,
-            contents: &contiguous[..n * cell.size],
-            segment_size: (n > 1).then_some(cell.size),
-            src_ip: None,
+        .map(|(d, first, n)| {
+            let at = plan.slots[first] as usize * cell.size;
+            Transmit {
+                destination: to[d as usize].into(),
+                ecn: None,
+                contents: &buffer[at..at + n * cell.size],
+                segment_size: (n > 1).then_some(cell.size),
+                src_ip: None,
+            }
         })
         .collect();
     let started = Instant::now();
@@ -150,8 +165,8 @@ fn quinn(
 mod tests {
     use super::*;
 
-    /// Every sender delivers exactly its plan: each receiver gets as many datagrams as the
-    /// plan sends it, each the payload byte for byte, and nothing else.
+    /// Every sender delivers exactly its plan: each receiver gets the datagrams the plan
+    /// sends it, in order, each its slot's bytes byte for byte, and nothing else.
     #[test]
     fn every_sender_delivers_its_plan() {
         for sender in all() {
@@ -178,14 +193,18 @@ mod tests {
                 time(&cell, &plan, &to).unwrap();
                 for (d, receiver) in receivers.iter().enumerate() {
                     receiver.set_nonblocking(true).unwrap();
-                    let want =
-                        plan.rounds * plan.order.iter().filter(|&&o| o as usize == d).count();
+                    let buffer = plan.buffer(cell.size);
+                    let mine: Vec<&[u8]> = (0..plan.order.len())
+                        .filter(|&i| plan.order[i] as usize == d)
+                        .map(|i| plan.datagram(&buffer, cell.size, i))
+                        .collect();
                     let mut buf = [0u8; 400];
-                    for n in 0..want {
+                    for n in 0..plan.rounds * mine.len() {
                         let len = receiver
                             .recv(&mut buf)
                             .unwrap_or_else(|e| panic!("{sender} {workload} {d}/{n}: {e}"));
-                        assert_eq!(&buf[..len], &[0x5A; 300][..], "{sender} {workload} {d}/{n}");
+                        let want = mine[n % mine.len()];
+                        assert_eq!(&buf[..len], want, "{sender} {workload} {d}/{n}");
                     }
                     assert!(
                         receiver.recv(&mut buf).is_err(),
