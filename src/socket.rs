@@ -259,6 +259,12 @@ impl Socket {
     /// Turns automatic UDP segmentation offload on or off (on by default where the kernel
     /// supports it). It changes how many system calls a batch takes, never what is received.
     ///
+    /// With offload on, each run of consecutive messages to one destination, with no control
+    /// messages and of one size (the last may be shorter), goes to the kernel as one
+    /// `UDP_SEGMENT` send gathered from the messages' own vectors. Where those vectors lie
+    /// back to back in memory (packets written one after another into one buffer), the run
+    /// is handed over as one vector, which spares the kernel a walk over many.
+    ///
     /// ```
     /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
     /// s.set_segmentation_offload(false);

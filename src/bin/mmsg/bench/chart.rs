@@ -20,9 +20,12 @@ pub fn write(
         return Err(fail(&"nothing was measured"));
     }
     let rows = cells.len() as f64;
-    let root = SVGBackend::new(path, (1000, 240 + 22 * cells.len() as u32)).into_drawing_area();
+    let (x0, x1) = (low * 0.8, high * 1.25);
+    let root = SVGBackend::new(path, (1180, 240 + 22 * cells.len() as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
-    let mut chart = ChartBuilder::on(&root)
+    // The legend gets a column of its own, so it never hides a line.
+    let (plot, legend) = root.split_horizontally(1000);
+    let mut chart = ChartBuilder::on(&plot)
         .caption(
             "mmsg bench: packets/s per sender (rows: workload size/dests/batch)",
             ("sans-serif", 22),
@@ -31,12 +34,14 @@ pub fn write(
         .x_label_area_size(40)
         .y_label_area_size(140)
         // The first cell at the top.
-        .build_cartesian_2d((low * 0.8..high * 1.25).log_scale(), rows - 0.5..-0.5)
+        .build_cartesian_2d(
+            (x0..x1).log_scale().with_key_points(ticks(x0, x1)),
+            rows - 0.5..-0.5,
+        )
         .map_err(|e| fail(&e))?;
     chart
         .configure_mesh()
         .y_labels(cells.len())
-        .x_labels(8)
         .light_line_style(TRANSPARENT)
         .y_label_formatter(&|y| {
             let i = y.round();
@@ -48,7 +53,10 @@ pub fn write(
         })
         .y_label_style(("sans-serif", 13))
         .x_desc("packets/s (log scale)")
-        .x_label_formatter(&|x| format!("{:.0}k", x / 1000.0))
+        .x_label_formatter(&|x| match *x {
+            x if x >= 1e6 => format!("{}M", x / 1e6),
+            x => format!("{:.0}k", x / 1e3),
+        })
         .draw()
         .map_err(|e| fail(&e))?;
     for (s, name) in senders.iter().enumerate() {
@@ -60,19 +68,40 @@ pub fn write(
             .collect();
         chart
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-            .map_err(|e| fail(&e))?
-            .label(*name)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(3)));
+            .map_err(|e| fail(&e))?;
         chart
             .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
             .map_err(|e| fail(&e))?;
+        let y = 70 + 24 * s as i32;
+        legend
+            .draw(&PathElement::new([(8, y), (34, y)], color.stroke_width(3)))
+            .map_err(|e| fail(&e))?;
+        legend
+            .draw(&Text::new(*name, (42, y - 8), ("sans-serif", 15)))
+            .map_err(|e| fail(&e))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| fail(&e))?;
     root.present().map_err(|e| fail(&e))
+}
+
+/// Tick marks for a log axis from `low` to `high`: 1, 2 and 5 times each power of ten, so
+/// that a range inside one decade still reads.
+fn ticks(low: f64, high: f64) -> Vec<f64> {
+    let first = 10f64.powi(low.log10().floor() as i32);
+    (0..12)
+        .map(|decade| first * 10f64.powi(decade))
+        .flat_map(|power| [power, 2.0 * power, 5.0 * power])
+        .filter(|t| (low..=high).contains(t))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ticks_mark_1_2_5_steps_inside_the_range() {
+        assert_eq!(
+            super::ticks(250_000.0, 4_500_000.0),
+            [500_000.0, 1_000_000.0, 2_000_000.0]
+        );
+        assert_eq!(super::ticks(1.5, 12.0), [2.0, 5.0, 10.0]);
+    }
 }
