@@ -26,11 +26,13 @@ pub(crate) fn receive_batch(
         crate::send::check_vectors(message.vectors.len())
             .map_err(|why| crate::error::invalid_message(index, why))?;
     }
+    if socket.receive_offload() {
+        // Segments left from an earlier call were received before any error kept since:
+        // they go first, and the receive takes care of the error after them.
+        return crate::gro::receive(socket, messages, flags, cancellable);
+    }
     if let Some(err) = socket.take_pending_receive_error() {
         return Err(err);
-    }
-    if socket.receive_offload() {
-        return crate::gro::receive(socket, messages, flags, cancellable);
     }
     receive_plain(socket, messages, flags, cancellable, socket.is_blocking())
 }
