@@ -4,7 +4,7 @@
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::send::Batch;
+use crate::send::{Batch, Parts};
 
 /// Segments the kernel takes in one send (`UDP_MAX_SEGMENTS`).
 pub(crate) const MAX_SEGMENTS: usize = 64;
@@ -83,7 +83,8 @@ pub(crate) struct Run {
     pub(crate) last: usize,
 }
 
-/// How many messages from `start` (which must be within the batch) on can go as one
+/// How many messages from `start` (which must be within the batch, and whose parts are
+/// `first`: the caller has read them already) on can go as one
 /// segmented send, and the segment size: consecutive messages to the same destination, with
 /// no control messages of their own, all of one size (the last may be shorter but not
 /// empty), within the kernel's limits on segments, payload and vectors. Runs shorter than
@@ -102,10 +103,10 @@ pub(crate) struct Run {
 pub(crate) fn run<B: Batch + ?Sized>(
     batch: &B,
     start: usize,
+    first: Parts<'_>,
     max_segment: usize,
     iovecs: &mut Vec<libc::iovec>,
 ) -> Run {
-    let first = batch.message(start);
     let segment = size(first.vectors);
     let alone = Run {
         count: 1,

@@ -274,3 +274,70 @@ fn datagrams_written_back_to_back_in_one_buffer() {
         }
     }
 }
+
+#[test]
+fn runs_to_ipv4_destinations_on_a_dual_stack_socket() {
+    // Runs to an IPv4 receiver (sent to its IPv4-mapped form) and to an IPv6 one, and a lone
+    // message with control messages of its own to the IPv4 one, in one sendmmsg: every
+    // header that takes something from mmsg's scratch (mapped address, a run's vectors,
+    // control data) among headers that take nothing.
+    let sender = udp6_dual_stack();
+    assert!(sender.segmentation_offload(), "UDP GSO expected");
+    let (r4, r6) = (udp4(), udp6());
+    let (to4, to6) = (r4.local_address().unwrap(), r6.local_address().unwrap());
+    // (to the IPv4 receiver?, length, with a control message?)
+    let mut plan: Vec<(bool, usize, bool)> = Vec::new();
+    plan.extend((0..5).map(|_| (true, 400, false)));
+    plan.push((false, 90, false));
+    plan.extend((0..4).map(|_| (false, 300, false)));
+    plan.push((true, 250, true));
+    plan.extend((0..3).map(|_| (true, 200, false)));
+    let bodies: Vec<Vec<u8>> = plan
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, len, _))| payload(500 + i as u64, len))
+        .collect();
+    let vectors: Vec<[IoSlice; 1]> = bodies.iter().map(|b| [IoSlice::new(b)]).collect();
+    let segment = [ControlMessage::UdpSegment(250)];
+    for offload in [true, false] {
+        sender.set_segmentation_offload(offload);
+        let mut messages: Vec<OutputMessage> = plan
+            .iter()
+            .zip(&vectors)
+            .map(|(&(v4, _, control), v)| {
+                let m = OutputMessage::new(Some(if v4 { &to4 } else { &to6 }), v);
+                if control {
+                    m.with_control_messages(&segment)
+                } else {
+                    m
+                }
+            })
+            .collect();
+        let calls = sender.syscall_count();
+        let sent = sender
+            .send_messages(&mut messages, MsgFlags::empty(), None)
+            .unwrap();
+        assert_eq!(sent, plan.len(), "offload {offload}");
+        assert_eq!(sender.segmentation_offload(), offload);
+        if !sender.portable_path() {
+            assert_eq!(sender.syscall_count() - calls, 1, "offload {offload}");
+        }
+        let bytes: Vec<usize> = messages.iter().map(|m| m.bytes_sent).collect();
+        let lens: Vec<usize> = plan.iter().map(|&(_, len, _)| len).collect();
+        assert_eq!(bytes, lens, "offload {offload}");
+        for (v4, receiver) in [(true, &r4), (false, &r6)] {
+            let expected: Vec<&Vec<u8>> = plan
+                .iter()
+                .zip(&bodies)
+                .filter(|((to4, _, _), _)| *to4 == v4)
+                .map(|(_, b)| b)
+                .collect();
+            let got = receive_n(receiver, expected.len(), 65536);
+            assert_eq!(got.len(), expected.len(), "offload {offload}, v4 {v4}");
+            for (k, ((g, _), e)) in got.iter().zip(&expected).enumerate() {
+                assert_eq!(g, *e, "offload {offload}, v4 {v4}, datagram {k}");
+            }
+            assert_nothing_queued(receiver);
+        }
+    }
+}

@@ -45,6 +45,19 @@ struct Run {
     /// Where a coalesced run's vectors start in `SendScratch::iovecs`, and how many.
     iovecs: usize,
     vectors: usize,
+    /// Words of `SendScratch::control` the header takes (its segment size or its own
+    /// control messages).
+    control_words: usize,
+    /// Whether the destination is sent in its IPv4-mapped form (from `SendScratch::mapped`).
+    mapped: bool,
+}
+
+impl Run {
+    /// Whether the header points into the scratch, so is finished once the scratch has
+    /// stopped growing.
+    fn points_into_scratch(&self) -> bool {
+        self.segment > 0 || self.control_words > 0 || self.mapped
+    }
 }
 
 // SAFETY: the raw pointers inside the headers are only written and read during one call,
@@ -212,16 +225,21 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
         plan,
         iovecs,
     } = scratch;
-    // One pass over the messages plans the headers and lays out the vectors of coalesced
-    // runs; headers are built afterwards, once `iovecs` has stopped growing.
+    // One pass over the messages plans the headers, lays out the vectors of coalesced runs
+    // and builds every header that points only into the batch (plain messages, the usual
+    // case of mixed traffic): such a header is finished here. What points into the scratch
+    // (a run's vectors and segment size, control messages, mapped addresses) is filled in
+    // by `finish`, once those buffers have stopped growing.
     plan.clear();
     iovecs.clear();
-    let mut control_words = 0;
+    headers.clear();
+    let (mut control_words, mut mapped_count) = (0, 0);
     let mut next = start;
-    while next < batch.len() && plan.len() < MAX_BATCH {
+    while next < batch.len() && headers.len() < MAX_BATCH {
+        let message = batch.message(next);
         let from = iovecs.len();
         let run = match gso {
-            Some(max_segment) => gso::run(batch, next, max_segment, iovecs),
+            Some(max_segment) => gso::run(batch, next, message, max_segment, iovecs),
             // Not coalesced: `last` is only read for coalesced runs.
             None => gso::Run {
                 count: 1,
@@ -229,12 +247,28 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
                 last: 0,
             },
         };
-        if run.segment > 0 {
-            control_words += segment_space;
+        // SAFETY: msghdr is plain old data; all zeroes is a valid value (null pointers, no
+        // lengths), and zeroing also clears the padding fields some libcs have.
+        let mut header: libc::msghdr = unsafe { mem::zeroed() };
+        let words = if run.segment > 0 {
+            segment_space
         } else {
             iovecs.truncate(from);
-            control_words += cmsg::words(control::space(batch.control_messages(next)));
+            header.msg_iov = message.vectors.as_ptr() as *mut libc::iovec;
+            header.msg_iovlen = message.vectors.len() as _;
+            cmsg::words(control::space(message.control_messages))
+        };
+        let is_mapped = map_v4 && message.address.is_some_and(SockAddr::is_ipv4);
+        if let Some(address) = message.address.filter(|_| !is_mapped) {
+            header.msg_name = address.as_ptr() as *mut libc::c_void;
+            header.msg_namelen = address.len();
         }
+        control_words += words;
+        mapped_count += usize::from(is_mapped);
+        headers.push(libc::mmsghdr {
+            msg_hdr: header,
+            msg_len: 0,
+        });
         plan.push(Run {
             first: next,
             count: run.count,
@@ -242,42 +276,29 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
             last: run.last,
             iovecs: from,
             vectors: iovecs.len() - from,
+            control_words: words,
+            mapped: is_mapped,
         });
         next += run.count;
     }
-    // Size every other buffer the headers point into before taking any pointer.
-    control.clear();
-    control.resize(control_words, 0);
-    mapped.clear();
-    if map_v4 {
-        mapped.reserve(plan.len());
-    }
-    headers.clear();
-    headers.reserve(plan.len());
-    let mut control_at = 0;
-    for run in plan.iter() {
-        let (msg_hdr, used) = if run.segment == 0 {
-            header(batch, run.first, map_v4, mapped, &mut control[control_at..])
-        } else {
-            let vectors = &iovecs[run.iovecs..run.iovecs + run.vectors];
-            run_header(
-                batch,
-                run,
-                vectors,
-                map_v4,
-                mapped,
-                &mut control[control_at..],
-            )
-        };
-        control_at += used;
-        headers.push(libc::mmsghdr {
-            msg_hdr,
-            msg_len: 0,
-        });
+    if control_words > 0 || mapped_count > 0 {
+        // Sized once, before any pointer into them is taken: nothing reallocates after.
+        control.clear();
+        control.resize(control_words, 0);
+        mapped.clear();
+        mapped.reserve(mapped_count);
+        let mut control_at = 0;
+        for (run, header) in plan.iter().zip(headers.iter_mut()) {
+            if run.points_into_scratch() {
+                let region = &mut control[control_at..control_at + run.control_words];
+                finish(&mut header.msg_hdr, batch, run, iovecs, mapped, region);
+            }
+            control_at += run.control_words;
+        }
     }
     // SAFETY: `headers` holds initialised headers whose pointers all point into `batch`,
-    // `mapped`, `iovecs` or `control`, which are borrowed for the whole call and were sized
-    // before the headers were built (no reallocation since). The kernel writes only `msg_len`.
+    // `mapped`, `iovecs` or `control`, which are borrowed for the whole call and were last
+    // resized before any pointer into them was taken. The kernel writes only `msg_len`.
     let rc = unsafe { libc::sendmmsg(fd, headers.as_mut_ptr(), headers.len() as _, flags as _) };
     let sent_headers = cvt(rc as isize)?;
     let mut sent = 0;
@@ -296,27 +317,39 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
     Ok(sent)
 }
 
-/// The header of a coalesced run: the first message's destination, the run's `vectors`
-/// (laid end to end in the scratch) and a `UDP_SEGMENT` control message. Returns it and the
-/// control words it used.
+/// Fills in what `run`'s header takes from the scratch: its IPv4-mapped destination
+/// (pushed to `mapped`, which has room reserved), its vectors where it is a coalesced run
+/// (in `iovecs`) and its control data, encoded into `control` (zeroed, its size): the
+/// `UDP_SEGMENT` size of a run, or a single message's own control messages.
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-fn run_header<B: Batch + ?Sized>(
+fn finish<B: Batch + ?Sized>(
+    header: &mut libc::msghdr,
     batch: &B,
     run: &Run,
-    vectors: &[libc::iovec],
-    map_v4: bool,
+    iovecs: &[libc::iovec],
     mapped: &mut Vec<SockAddr>,
     control: &mut [u64],
-) -> (libc::msghdr, usize) {
-    let (mut header, _) = header(batch, run.first, map_v4, mapped, &mut []);
-    header.msg_iov = vectors.as_ptr() as *mut libc::iovec;
-    header.msg_iovlen = vectors.len() as _;
-    let segment = [ControlMessage::UdpSegment(run.segment as u16)];
-    let used = cmsg::words(control::space(&segment));
-    let region = &mut control[..used];
-    header.msg_controllen = cmsg::encode(region, &segment) as _;
-    header.msg_control = region.as_mut_ptr().cast();
-    (header, used)
+) {
+    let message = batch.message(run.first);
+    if let (true, Some(address)) = (run.mapped, message.address) {
+        debug_assert!(mapped.len() < mapped.capacity());
+        mapped.push(ipv4_mapped(address));
+        let address = &mapped[mapped.len() - 1];
+        header.msg_name = address.as_ptr() as *mut libc::c_void;
+        header.msg_namelen = address.len();
+    }
+    if run.segment > 0 {
+        let vectors = &iovecs[run.iovecs..run.iovecs + run.vectors];
+        header.msg_iov = vectors.as_ptr() as *mut libc::iovec;
+        header.msg_iovlen = vectors.len() as _;
+        let segment = [ControlMessage::UdpSegment(run.segment as u16)];
+        header.msg_controllen = cmsg::encode(control, &segment) as _;
+    } else if !control.is_empty() {
+        header.msg_controllen = cmsg::encode(control, message.control_messages) as _;
+    }
+    if !control.is_empty() {
+        header.msg_control = control.as_mut_ptr().cast();
+    }
 }
 
 /// No `sendmmsg` here: the engine never asks (the portable path is forced on).
