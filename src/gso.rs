@@ -1,6 +1,13 @@
 //! UDP generic segmentation offload: which messages of a batch can go out as one
 //! `UDP_SEGMENT` send, and whether a socket may use it at all.
 
+// Where there is no `sendmmsg` (the portable path is forced on) nothing plans runs: only
+// the per-socket state below is used.
+#![cfg_attr(
+    not(any(target_os = "linux", target_os = "android", target_os = "freebsd")),
+    allow(dead_code)
+)]
+
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 

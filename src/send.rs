@@ -37,6 +37,10 @@ pub(crate) trait Batch {
     }
 
     /// Messages `range` (within `len()`), in order: how the send path's loops walk a batch.
+    #[cfg_attr(
+        not(any(target_os = "linux", target_os = "android", target_os = "freebsd")),
+        allow(dead_code)
+    )]
     fn messages(&self, range: Range<usize>) -> impl Iterator<Item = Parts<'_>> {
         range.map(move |index| self.message(index))
     }

@@ -90,6 +90,8 @@ fn udp_segment() -> (libc::c_int, libc::c_int) {
 
 /// Control messages mmsg understands, by level and type.
 pub(crate) enum Known {
+    /// `UDP_GRO`'s segment size (Linux and Android only).
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
     UdpGro(u16),
     /// This many descriptors.
     Rights(usize),

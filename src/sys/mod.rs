@@ -21,6 +21,7 @@ pub(crate) const HAS_SENDMMSG: bool = cfg!(any(
 ));
 
 /// Messages one `sendmmsg`/`recvmmsg` takes at most (`UIO_MAXIOV` on Linux).
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 pub(crate) const MAX_BATCH: usize = 1024;
 
 /// Vectors one message takes at most (`IOV_MAX`, 1024 on Linux, the BSDs and macOS).
@@ -32,13 +33,14 @@ pub(crate) const MSG_NOSIGNAL: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
 pub(crate) const MSG_NOSIGNAL: libc::c_int = 0;
 
-/// The address family of a socket (`AF_*`).
+/// The address family of a socket (`AF_*`): `SO_DOMAIN` where socket2 reads it (Linux,
+/// Android), else the family of the socket's own address, which even an unbound socket has.
 pub(crate) fn socket_family(socket: &socket2::Socket) -> io::Result<libc::c_int> {
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         Ok(libc::c_int::from(socket.domain()?))
     }
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
         Ok(libc::c_int::from(socket.local_addr()?.family()))
     }

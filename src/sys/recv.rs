@@ -6,7 +6,9 @@ use std::os::fd::RawFd;
 
 use socket2::{SockAddr, SockAddrStorage};
 
-use super::{cvt, MAX_BATCH};
+use super::cvt;
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+use super::MAX_BATCH;
 use crate::flags::MsgFlags;
 use crate::message::InputMessage;
 

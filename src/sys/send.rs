@@ -11,10 +11,11 @@ use std::sync::Mutex;
 
 use socket2::SockAddr;
 
-use super::{cmsg, cvt, MAX_BATCH};
-use crate::control::{self, ControlMessage};
-use crate::gso;
+use super::{cmsg, cvt};
+use crate::control;
 use crate::send::{ipv4_mapped, Batch};
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+use {super::MAX_BATCH, crate::control::ControlMessage, crate::gso};
 
 /// Buffers reused from call to call so that sending does not allocate once warmed up.
 /// They hold nothing between calls: every pointer in them is rewritten before each use.
@@ -28,13 +29,16 @@ pub(crate) struct SendScratch {
     control: Vec<u64>,
     /// What each header of the next `sendmmsg` carries: runs of messages coalesced into one
     /// segmented send, or single messages.
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     plan: Vec<Run>,
     /// The vectors of coalesced runs, laid end to end (pointers only: no payload is copied).
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     iovecs: Vec<libc::iovec>,
 }
 
 /// Messages `first..first + count` sent as one header; `segment` > 0 where they are
 /// coalesced into one `UDP_SEGMENT` send of that segment size.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 #[derive(Debug, Clone, Copy)]
 struct Run {
     first: usize,
@@ -52,6 +56,7 @@ struct Run {
     mapped: bool,
 }
 
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 impl Run {
     /// Whether the header points into the scratch, so is finished once the scratch has
     /// stopped growing.
@@ -69,7 +74,10 @@ impl SendScratch {
     /// segmented send: an error for it (the kernel reports only the first header's) may be
     /// the offload's, not the messages'.
     pub(crate) fn first_segment(&self) -> Option<usize> {
-        self.plan.first().map(|run| run.segment).filter(|&s| s > 0)
+        #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+        return self.plan.first().map(|run| run.segment).filter(|&s| s > 0);
+        #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+        None
     }
 
     /// Makes room for messages `start..end` of `batch`: control buffer zeroed and sized,
