@@ -12,7 +12,6 @@ use std::marker::PhantomData;
 use socket2::SockAddr;
 
 use crate::cancellable::Cancellable;
-use crate::control::ControlMessage;
 use crate::flags::MsgFlags;
 use crate::send::{self, Batch, Outcome, Parts};
 use crate::socket::Socket;
@@ -264,15 +263,6 @@ impl<'p, 'r, P> FanoutBatch<'p, 'r, '_, P> {
 impl<'v, P: AsRef<[IoSlice<'v>]>> Batch for FanoutBatch<'_, '_, 'v, P> {
     fn len(&self) -> usize {
         self.len
-    }
-    fn address(&self, index: usize) -> Option<&SockAddr> {
-        Some(&self.recipients[self.locate(index).0].address)
-    }
-    fn vectors(&self, index: usize) -> &[IoSlice<'_>] {
-        self.packets[self.locate(index).1].as_ref()
-    }
-    fn control_messages(&self, _index: usize) -> &[ControlMessage<'_>] {
-        &[]
     }
     fn set_bytes_sent(&mut self, index: usize, _bytes: usize) {
         self.sent = self.sent.max(index + 1);

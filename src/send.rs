@@ -20,21 +20,9 @@ use crate::sys;
 /// can say where each goes and what it is made of.
 pub(crate) trait Batch {
     fn len(&self) -> usize;
-    fn address(&self, index: usize) -> Option<&SockAddr>;
-    fn vectors(&self, index: usize) -> &[IoSlice<'_>];
-    fn control_messages(&self, index: usize) -> &[ControlMessage<'_>];
+    /// Message `index` whole: where it goes and what it is made of, in one lookup.
+    fn message(&self, index: usize) -> Parts<'_>;
     fn set_bytes_sent(&mut self, index: usize, bytes: usize);
-
-    /// Message `index` whole, in one lookup where the three methods above take three: the
-    /// send path's loops read every message this way.
-    #[inline]
-    fn message(&self, index: usize) -> Parts<'_> {
-        Parts {
-            address: self.address(index),
-            vectors: self.vectors(index),
-            control_messages: self.control_messages(index),
-        }
-    }
 
     /// Messages `range` (within `len()`), in order: how the send path's loops walk a batch.
     #[cfg_attr(
@@ -58,34 +46,27 @@ impl Batch for [OutputMessage<'_>] {
     fn len(&self) -> usize {
         <[OutputMessage<'_>]>::len(self)
     }
-    fn address(&self, index: usize) -> Option<&SockAddr> {
-        self[index].address
-    }
-    fn vectors(&self, index: usize) -> &[IoSlice<'_>] {
-        self[index].vectors
-    }
-    fn control_messages(&self, index: usize) -> &[ControlMessage<'_>] {
-        self[index].control_messages
-    }
     fn set_bytes_sent(&mut self, index: usize, bytes: usize) {
         self[index].bytes_sent = bytes;
     }
     #[inline]
     fn message(&self, index: usize) -> Parts<'_> {
-        let message = &self[index];
+        Parts::of(&self[index])
+    }
+    #[inline]
+    fn messages(&self, range: Range<usize>) -> impl Iterator<Item = Parts<'_>> {
+        self[range].iter().map(Parts::of)
+    }
+}
+
+impl<'a> Parts<'a> {
+    #[inline]
+    fn of(message: &'a OutputMessage<'_>) -> Parts<'a> {
         Parts {
             address: message.address,
             vectors: message.vectors,
             control_messages: message.control_messages,
         }
-    }
-    #[inline]
-    fn messages(&self, range: Range<usize>) -> impl Iterator<Item = Parts<'_>> {
-        self[range].iter().map(|message| Parts {
-            address: message.address,
-            vectors: message.vectors,
-            control_messages: message.control_messages,
-        })
     }
 }
 

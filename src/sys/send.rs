@@ -84,7 +84,7 @@ impl SendScratch {
     /// mapped addresses reserved, so that no vector reallocates while headers point into it.
     fn prepare<B: Batch + ?Sized>(&mut self, batch: &B, start: usize, end: usize, map_v4: bool) {
         let words: usize = (start..end)
-            .map(|i| cmsg::words(control::space(batch.control_messages(i))))
+            .map(|i| cmsg::words(control::space(batch.message(i).control_messages)))
             .sum();
         self.control.clear();
         self.control.resize(words, 0);
@@ -147,16 +147,17 @@ pub(crate) fn send_one<B: Batch + ?Sized>(
     map_v4: bool,
     flags: libc::c_int,
 ) -> io::Result<usize> {
-    let bytes = if batch.control_messages(index).is_empty() {
+    let message = batch.message(index);
+    let bytes = if message.control_messages.is_empty() {
         let mut mapped = Vec::new(); // no capacity: never allocates unless pushed to
         let mut local = None;
         let (mut header, _) = header(batch, index, false, &mut mapped, &mut []);
-        if let Some(address) = batch.address(index).filter(|a| map_v4 && a.is_ipv4()) {
+        if let Some(address) = message.address.filter(|a| map_v4 && a.is_ipv4()) {
             let address: &SockAddr = local.insert(ipv4_mapped(address));
             header.msg_name = address.as_ptr() as *mut libc::c_void;
             header.msg_namelen = address.len();
         }
-        if let [vector] = batch.vectors(index) {
+        if let [vector] = message.vectors {
             // One vector and no control messages: `sendto` says the same as `sendmsg` and
             // is the kernel's cheaper path (no header or vector array to copy in), which
             // keeps a one-datagram send level with `std`'s `send_to`.
