@@ -73,6 +73,13 @@ impl Plan {
         &buffer[self.slots[index] as usize * size..][..size]
     }
 
+    /// Whether datagrams `first..first + n` are consecutive slots of the buffer, so that one
+    /// vector covers them all.
+    pub fn back_to_back(&self, first: usize, n: usize) -> bool {
+        let start = self.slots[first] as usize;
+        (first..first + n).all(|i| self.slots[i] as usize == start + (i - first))
+    }
+
     /// Datagrams sent in all.
     pub fn datagrams(&self) -> usize {
         self.order.len() * self.rounds
@@ -169,6 +176,8 @@ mod tests {
         assert_eq!(buffer.len(), 60);
         assert_eq!(p.datagram(&buffer, 10, 3), &buffer[10..20]);
         assert_ne!(p.datagram(&buffer, 10, 3), p.datagram(&buffer, 10, 4));
+        assert!(p.back_to_back(3, 5));
+        assert!(!p.back_to_back(1, 2));
         assert_eq!(max_gso_run(64), 64);
         assert_eq!(max_gso_run(65_507), 1);
     }

@@ -38,15 +38,6 @@ impl<'a> Headers<'a> {
             .map(|i| IoSlice::new(plan.datagram(buffer, size, i)))
             .collect();
         let runs = plan.runs(if gso { max_gso_run(size) } else { 1 });
-        for &(_, first, n) in runs.iter().flatten() {
-            let at = plan.slots[first] as usize * size;
-            if n > 1
-                && (first..first + n)
-                    .all(|i| plan.slots[i] as usize * size == at + (i - first) * size)
-            {
-                vectors[first] = IoSlice::new(&buffer[at..at + n * size]);
-            }
-        }
         let total: usize = runs.iter().map(Vec::len).sum();
         // Sized once: the headers point into it.
         let mut controls: Vec<Control> = vec![[0; 4]; total];
@@ -60,9 +51,14 @@ impl<'a> Headers<'a> {
                 let mut h: libc::msghdr = unsafe { mem::zeroed() };
                 h.msg_name = address.as_ptr() as *mut libc::c_void;
                 h.msg_namelen = address.len();
+                h.msg_iovlen = n as _;
+                if n > 1 && plan.back_to_back(first, n) {
+                    // The run's datagrams lie back to back: one vector covers them.
+                    let at = plan.slots[first] as usize * size;
+                    vectors[first] = IoSlice::new(&buffer[at..at + n * size]);
+                    h.msg_iovlen = 1;
+                }
                 h.msg_iov = vectors[first..].as_ptr() as *mut libc::iovec;
-                // One vector where the run's slots were joined above.
-                h.msg_iovlen = if vectors[first].len() > size { 1 } else { n } as _;
                 if n > 1 {
                     let control = &mut controls[headers.len()];
                     h.msg_control = control.as_mut_ptr().cast();
