@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repeat="${1:-3}"
-cargo build --release -q
+cargo build --release -q -p mmsg-cli --features peers
 bench() { ./target/release/mmsg bench --count 200000 --repeat "$repeat" "$@"; }
 for cell in "mixed 8 64 64" "mixed 8 1200 64" "mixed 1 1200 64" "fanout 8 1200 64" "mixed 1 64 1"; do
     set -- $cell

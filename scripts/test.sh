@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite, twice: once with the batch calls (sendmmsg/recvmmsg) as the default
-# send path, once with the portable sendmsg/recvmsg loop forced on (feature `portable`), so
-# both paths are proven on Linux.
+# Every test of every crate of the workspace, with the library's two send paths: once with
+# the batch calls (sendmmsg/recvmmsg) as the default, once with the portable
+# sendmsg/recvmsg loop forced on (the library's feature `portable`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "== test suite, sendmmsg path"
-cargo test --features tokio
+echo "== test suite, sendmmsg path (library with tokio, CLI with the C peers, peers)"
+cargo test --workspace --features mmsg/tokio,mmsg-cli/peers
 echo "== test suite, portable sendmsg path"
-cargo test --features tokio,portable
-echo "== the benchmark's C peers (sendmmsg, UDP_SEGMENT, GLib)"
-cargo test -p mmsg-bench-peers
+cargo test --workspace --features mmsg/tokio,mmsg-cli/portable,mmsg-cli/peers

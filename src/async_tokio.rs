@@ -40,6 +40,7 @@ use crate::socket::Socket;
 /// # Ok(())
 /// # }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[derive(Debug)]
 pub struct AsyncSocket {
     fd: AsyncFd<Socket>,

@@ -36,6 +36,8 @@
 //! ```
 
 #![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "tokio")]
 mod async_tokio;
@@ -54,6 +56,7 @@ mod socket;
 mod sys;
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use async_tokio::AsyncSocket;
 pub use cancellable::Cancellable;
 pub use control::{ControlBuffer, ControlMessage, ReceivedControlMessage};

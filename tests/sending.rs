@@ -646,7 +646,7 @@ fn ipv4_destinations_on_a_dual_stack_socket_arrive() {
     let bodies: Vec<Vec<u8>> = (0..40).map(|i| payload(i, 64)).collect();
     let vectors: Vec<[IoSlice; 1]> = bodies.iter().map(|b| [IoSlice::new(b)]).collect();
     let dest = |i: usize| {
-        if (i / 3).is_multiple_of(2) {
+        if (i / 3) % 2 == 0 {
             &to4
         } else {
             &to6

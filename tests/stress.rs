@@ -34,7 +34,7 @@ fn layout(i: u64) -> Vec<usize> {
     (0..count)
         .map(|j| {
             let r = ((h >> (8 + 12 * j)) & 0xFFF) as usize;
-            if all_empty || r.is_multiple_of(7) {
+            if all_empty || r % 7 == 0 {
                 0
             } else {
                 r % 301

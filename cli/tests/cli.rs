@@ -1,6 +1,5 @@
 //! The `mmsg` binary end to end, on loopback only: the demo, `send` into `sink` (files and
 //! generated data), the sink's accounting of hand-made streams, Ctrl-C, bad input, `--help`.
-#![cfg(feature = "cli")]
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, UdpSocket};

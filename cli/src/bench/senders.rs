@@ -11,6 +11,9 @@ use mmsg::{Domain, MsgFlags, OutputMessage, Recipient, SockAddr, Socket, Type};
 use super::plan::{max_gso_run, Cell, Plan};
 use super::raw;
 
+/// The senders of the C peers crate, built only with the `peers` feature.
+pub const PEERS: [&str; 3] = ["c-sendmmsg", "c-gso", "glib"];
+
 /// The senders this build knows, the baseline first.
 pub fn all() -> Vec<&'static str> {
     let mut senders = vec![
@@ -21,11 +24,14 @@ pub fn all() -> Vec<&'static str> {
         "quinn-udp",
         "raw-sendmmsg",
         "raw-gso",
-        "c-sendmmsg",
-        "c-gso",
     ];
-    if mmsg_bench_peers::HAVE_GLIB {
-        senders.push("glib");
+    // The C floors and GLib come with the `peers` feature (a C compiler, GLib's headers).
+    #[cfg(feature = "peers")]
+    {
+        senders.extend(["c-sendmmsg", "c-gso"]);
+        if mmsg_bench_peers::HAVE_GLIB {
+            senders.push("glib");
+        }
     }
     senders
 }
@@ -63,6 +69,7 @@ pub fn time(cell: &Cell, plan: &Plan, to: &[SocketAddrV4]) -> io::Result<Duratio
             headers.send(socket.as_raw_fd(), plan.rounds);
             Ok(started.elapsed())
         }
+        #[cfg(feature = "peers")]
         "c-sendmmsg" | "c-gso" | "glib" => {
             let peer_plan = mmsg_bench_peers::Plan {
                 dests: to,

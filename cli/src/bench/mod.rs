@@ -86,6 +86,13 @@ fn bench(a: BenchArgs) -> Result<(), Fail> {
         match known.iter().find(|k| **k == s.as_str()) {
             Some(k) if !chosen.contains(k) => chosen.push(k),
             Some(_) => {}
+            None if senders::PEERS.contains(&s.as_str()) => {
+                return fail(format!(
+                    "sender '{s}' is one of the C peers, which this build left out: \
+                     install the CLI with `--features peers` (needs a C compiler; GLib's \
+                     development files for glib)"
+                ))
+            }
             None => {
                 return fail(format!(
                     "unknown sender '{s}' (known: {})",

@@ -1,6 +1,5 @@
 //! `mmsg bench` runs and reports well-formed figures (no speed is asserted here; what each
 //! sender delivers is checked byte for byte by the bench's own unit tests).
-#![cfg(feature = "cli")]
 
 use std::process::{Command, Output};
 
@@ -42,7 +41,9 @@ fn the_issue_s_senders_are_all_there() {
         "quinn-udp",
         "raw-sendmmsg",
         "raw-gso",
+        #[cfg(feature = "peers")]
         "c-sendmmsg",
+        #[cfg(feature = "peers")]
         "c-gso",
     ] {
         assert!(
@@ -88,6 +89,13 @@ fn every_sender_reports_a_json_line_with_the_documented_keys() {
     }
 }
 
+/// The grid's third sender: the C floor where this build has the peers.
+const THIRD: &str = if cfg!(feature = "peers") {
+    "c-gso"
+} else {
+    "raw-gso"
+};
+
 #[test]
 fn the_grid_prints_every_cell_as_ratios_and_draws_the_chart() {
     let dir = std::env::temp_dir().join(format!("mmsg-bench-grid-{}", std::process::id()));
@@ -95,7 +103,7 @@ fn the_grid_prints_every_cell_as_ratios_and_draws_the_chart() {
     let svg = dir.join("grid.svg");
     let out = bench(&[
         "--sender",
-        "std,mmsg,c-gso",
+        &format!("std,mmsg,{THIRD}"),
         "--count",
         "128",
         "--repeat",
@@ -111,7 +119,7 @@ fn the_grid_prints_every_cell_as_ratios_and_draws_the_chart() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].contains("ratio to std"), "{stdout}");
-    assert!(lines[1].ends_with("mmsg  c-gso"), "{stdout}");
+    assert!(lines[1].ends_with(&format!("mmsg  {THIRD}")), "{stdout}");
     // 2 workloads x 2 sizes x 3 receiver counts x 3 batches.
     let rows: Vec<&str> = lines[2..].to_vec();
     assert_eq!(rows.len(), 36, "{stdout}");
@@ -141,7 +149,7 @@ fn the_grid_prints_every_cell_as_ratios_and_draws_the_chart() {
         .filter_map(|part| part.rsplit_once("<text").map(|(_, t)| t))
         .filter_map(|t| t.split_once('>').map(|(_, body)| body.trim()))
         .collect();
-    for name in ["std", "mmsg", "c-gso", "mixed 64/1/1", "fanout 1200/64/64"] {
+    for name in ["std", "mmsg", THIRD, "mixed 64/1/1", "fanout 1200/64/64"] {
         assert!(texts.contains(&name), "{name} not in the chart: {texts:?}");
     }
     // One line per sender.
@@ -167,4 +175,13 @@ fn unknown_senders_and_workloads_are_one_line_errors() {
             "{args:?}"
         );
     }
+}
+
+#[cfg(not(feature = "peers"))]
+#[test]
+fn the_c_peers_left_out_of_a_build_say_how_to_get_them() {
+    let out = bench(&["--workload", "mixed", "--sender", "c-gso"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--features peers"), "{stderr}");
 }
