@@ -1,6 +1,7 @@
 //! Async support on tokio: the same batched calls, awaiting readiness instead of polling.
 
 use std::io::{self, IoSlice};
+use std::task::{Context, Poll};
 
 use socket2::SockAddr;
 use tokio::io::unix::AsyncFd;
@@ -9,13 +10,22 @@ use tokio::io::Interest;
 use crate::fanout::Recipient;
 use crate::flags::MsgFlags;
 use crate::message::{InputMessage, OutputMessage};
+use crate::receive_batch::ReceiveBatch;
+use crate::send::Wait;
 use crate::socket::Socket;
+use crate::{recv, send, sys};
 
 /// A [`Socket`] registered with tokio's reactor (cargo feature `tokio`).
 ///
-/// Sends complete the whole batch, awaiting room as a blocking socket would wait (an error
-/// after some messages went ends the call with their count, as in blocking mode); receives
-/// await the first datagram, then take whatever else is queued.
+/// Every call tries the socket without waiting and, where it would block, awaits readiness
+/// from the runtime: the socket's own blocking mode and timeout play no part (switching it
+/// to blocking through [`get_ref`](Self::get_ref) changes nothing here). Use
+/// `tokio::time::timeout` for deadlines, and dropping the future for cancellation; each
+/// method says what dropping it mid-way means ("Cancel safety", as in tokio's docs).
+///
+/// Besides the whole-batch futures there are one-attempt forms: `try_*` (no waiting,
+/// `WouldBlock` when nothing could be done) and `poll_*` (for hand-written futures and
+/// other runtimes' traits), each returning how much went, so nothing is ever unaccounted.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -48,7 +58,8 @@ pub struct AsyncSocket {
 
 impl AsyncSocket {
     /// Registers `socket` with the current tokio runtime (call from within one). The socket
-    /// is switched to non-blocking mode: tokio does the waiting.
+    /// is switched to non-blocking mode, which its own calls through
+    /// [`get_ref`](Self::get_ref) then follow; this type's calls never block either way.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -61,14 +72,8 @@ impl AsyncSocket {
     /// ```
     pub fn new(socket: Socket) -> io::Result<AsyncSocket> {
         socket.set_blocking(false);
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        // SAFETY: `Socket` owns its descriptor (an OwnedFd inside socket2::Socket) and never
-        // replaces it, so it stays open and the same for as long as the AsyncFd owns the
-        // socket; `as_raw_fd` always returns that descriptor.
-        let fd = unsafe { AsyncFd::register_with_interest(socket, interest) };
-        Ok(AsyncSocket {
-            fd: fd.map_err(|e| e.into_parts().1)?,
-        })
+        let fd = sys::tokio::register(socket, Interest::READABLE | Interest::WRITABLE)?;
+        Ok(AsyncSocket { fd })
     }
 
     /// The socket, for its other methods (options, addresses, non-blocking calls).
@@ -101,7 +106,56 @@ impl AsyncSocket {
         self.fd.into_inner()
     }
 
+    /// Waits until the socket may be readable; then try `try_receive_*`. Cancel safe.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// let b = mmsg::AsyncSocket::new(b)?;
+    /// a.send(b"x", None)?;
+    /// b.readable().await?;
+    /// let mut buf = [0u8; 4];
+    /// assert_eq!(b.get_ref().receive(&mut buf, None)?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn readable(&self) -> io::Result<()> {
+        self.fd
+            .readable()
+            .await
+            .map(|mut guard| guard.retain_ready())
+    }
+
+    /// Waits until the socket may be writable; then try `try_send_*`. Cancel safe.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (a, _b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// let a = mmsg::AsyncSocket::new(a)?;
+    /// a.writable().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn writable(&self) -> io::Result<()> {
+        self.fd
+            .writable()
+            .await
+            .map(|mut guard| guard.retain_ready())
+    }
+
     /// Sends the whole batch (see [`Socket::send_messages`]), awaiting room as needed.
+    /// An error after some messages went ends the call with their count, as in blocking
+    /// mode; an error the kernel reports only once comes back from the next call.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: dropped after some messages went, the future cannot say how many
+    /// (`bytes_sent` is written only for the sent ones, but a 0-byte datagram leaves it 0
+    /// either way). Where the future may be dropped (in `select!`, under a timeout), loop
+    /// over [`try_send_messages`](Self::try_send_messages) after
+    /// [`writable`](Self::writable), or use [`poll_send_messages`](Self::poll_send_messages).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -121,24 +175,104 @@ impl AsyncSocket {
         flags: MsgFlags,
     ) -> io::Result<usize> {
         if messages.is_empty() {
-            return self.get_ref().send_messages(messages, flags, None);
+            return self.try_send_messages(messages, flags);
         }
         let mut sent = 0;
         while sent < messages.len() {
+            let rest = &mut messages[sent..];
             match self
-                .writable(|s| s.send_messages(&mut messages[sent..], flags, None))
+                .fd
+                .async_io(Interest::WRITABLE, |s| Self::send_once(s, rest, flags))
                 .await
             {
                 Ok(n) => sent += n,
-                // As in blocking mode: the count so far; the error comes again next call.
-                Err(_) if sent > 0 => break,
+                Err(e) if sent > 0 => {
+                    // The count so far; the error (taken from the socket where it was kept
+                    // by the last attempt) is the next call's, as in blocking mode.
+                    self.get_ref().keep_send_error(e);
+                    break;
+                }
                 Err(e) => return Err(e),
             }
         }
         Ok(sent)
     }
 
+    /// One attempt at sending `messages` without waiting: the count sent from the front
+    /// (`bytes_sent` written for those), or `WouldBlock` when none could be, or when the
+    /// runtime has not yet seen the socket writable (await [`writable`](Self::writable)
+    /// first). Cancel safe (nothing to cancel).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use std::io::IoSlice;
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// let a = mmsg::AsyncSocket::new(a)?;
+    /// let v = [IoSlice::new(b"x")];
+    /// let mut batch = [mmsg::OutputMessage::new(None, &v); 4];
+    /// let mut sent = 0;
+    /// while sent < batch.len() {
+    ///     a.writable().await?;
+    ///     match a.try_send_messages(&mut batch[sent..], mmsg::MsgFlags::empty()) {
+    ///         Ok(n) => sent += n,
+    ///         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+    ///         Err(e) => return Err(e),
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn try_send_messages(
+        &self,
+        messages: &mut [OutputMessage<'_>],
+        flags: MsgFlags,
+    ) -> io::Result<usize> {
+        self.fd
+            .try_io(Interest::WRITABLE, |s| Self::send_once(s, messages, flags))
+    }
+
+    /// Polls one attempt at sending `messages`: `Ready` with the count sent from the front
+    /// (or an error, none sent), `Pending` with the task woken when there may be room.
+    /// For hand-written futures and other runtimes' I/O traits; cancel safe.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use std::io::IoSlice;
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// let a = mmsg::AsyncSocket::new(a)?;
+    /// let v = [IoSlice::new(b"x")];
+    /// let mut batch = [mmsg::OutputMessage::new(None, &v); 2];
+    /// let n = std::future::poll_fn(|cx| a.poll_send_messages(cx, &mut batch, mmsg::MsgFlags::empty())).await?;
+    /// assert_eq!(n, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn poll_send_messages(
+        &self,
+        cx: &mut Context<'_>,
+        messages: &mut [OutputMessage<'_>],
+        flags: MsgFlags,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let mut guard = match self.fd.poll_write_ready(cx) {
+                Poll::Ready(guard) => guard?,
+                Poll::Pending => return Poll::Pending,
+            };
+            if let Ok(result) = guard.try_io(|s| Self::send_once(s.get_ref(), messages, flags)) {
+                return Poll::Ready(result);
+            }
+        }
+    }
+
     /// Sends every packet to every recipient (see [`Socket::send_fanout`]), awaiting room.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: each recipient's progress is recorded in its
+    /// [`packets_sent`](Recipient::packets_sent) as packets go, so a dropped call can be
+    /// made again and carries on where it stopped.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -160,20 +294,54 @@ impl AsyncSocket {
         flags: MsgFlags,
     ) -> io::Result<usize> {
         let mut sent = 0;
-        while recipients.iter().any(|r| r.is_pending(packets.len())) {
+        loop {
             match self
-                .writable(|s| s.send_fanout(packets, recipients, flags, None))
+                .fd
+                .async_io(Interest::WRITABLE, |s| {
+                    Self::fanout_once(s, packets, recipients, flags)
+                })
                 .await
             {
                 Ok(n) => sent += n,
                 Err(_) if sent > 0 => break,
                 Err(e) => return Err(e),
             }
+            if !recipients.iter().any(|r| r.is_pending(packets.len())) {
+                break;
+            }
         }
         Ok(sent)
     }
 
-    /// Sends one datagram to `address`.
+    /// One attempt at [`send_fanout`](Self::send_fanout) without waiting: the datagrams
+    /// sent (progress in each recipient), or `WouldBlock` when none could be.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use std::io::IoSlice;
+    /// let r = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// r.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// let s = mmsg::AsyncSocket::new(mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?)?;
+    /// let packets = [[IoSlice::new(b"p1")]];
+    /// let mut to = [mmsg::Recipient::new(r.local_address()?)];
+    /// s.writable().await?; // until the runtime has seen the socket ready, try_* would block
+    /// assert_eq!(s.try_send_fanout(&packets, &mut to, mmsg::MsgFlags::empty())?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn try_send_fanout<'v, P: AsRef<[IoSlice<'v>]>>(
+        &self,
+        packets: &[P],
+        recipients: &mut [Recipient],
+        flags: MsgFlags,
+    ) -> io::Result<usize> {
+        self.fd.try_io(Interest::WRITABLE, |s| {
+            Self::fanout_once(s, packets, recipients, flags)
+        })
+    }
+
+    /// Sends one datagram to `address`. Cancel safe: the datagram went or it did not.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -188,11 +356,23 @@ impl AsyncSocket {
     /// # }
     /// ```
     pub async fn send_to(&self, address: &SockAddr, buffer: &[u8]) -> io::Result<usize> {
-        self.writable(|s| s.send_to(address, buffer, None)).await
+        let vectors = [IoSlice::new(buffer)];
+        let mut message = [OutputMessage::new(Some(address), &vectors)];
+        self.fd
+            .async_io(Interest::WRITABLE, |s| {
+                Self::send_once(s, &mut message, MsgFlags::empty())
+            })
+            .await?;
+        Ok(message[0].bytes_sent)
     }
 
     /// Awaits the first datagram, then takes what else is queued (see
     /// [`Socket::receive_messages`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: datagrams are taken only in the last, synchronous step, so a dropped
+    /// future took none.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -211,14 +391,163 @@ impl AsyncSocket {
     /// ```
     pub async fn receive_messages(
         &self,
-        messages: &mut [InputMessage<'_>],
+        messages: &mut [InputMessage<'_, '_>],
         flags: MsgFlags,
     ) -> io::Result<usize> {
-        self.readable(|s| s.receive_messages(messages, flags, None))
+        self.fd
+            .async_io(Interest::READABLE, |s| {
+                Self::receive_once(s, messages, flags)
+            })
             .await
     }
 
-    /// Awaits one datagram; returns its length and sender.
+    /// One attempt at receiving into `messages` without waiting: how many were filled, or
+    /// `WouldBlock` when nothing was queued. Cancel safe (nothing to cancel).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use std::io::IoSliceMut;
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// let b = mmsg::AsyncSocket::new(b)?;
+    /// let mut buf = [0u8; 8];
+    /// let mut v = [IoSliceMut::new(&mut buf)];
+    /// let mut m = [mmsg::InputMessage::new(&mut v)];
+    /// let err = b.try_receive_messages(&mut m, mmsg::MsgFlags::empty()).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn try_receive_messages(
+        &self,
+        messages: &mut [InputMessage<'_, '_>],
+        flags: MsgFlags,
+    ) -> io::Result<usize> {
+        self.fd.try_io(Interest::READABLE, |s| {
+            Self::receive_once(s, messages, flags)
+        })
+    }
+
+    /// Polls one attempt at receiving into `messages`: `Ready` with how many were filled
+    /// (or an error), `Pending` with the task woken when data may have come. Cancel safe.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use std::io::IoSliceMut;
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// let b = mmsg::AsyncSocket::new(b)?;
+    /// a.send(b"one", None)?;
+    /// let mut buf = [0u8; 8];
+    /// let mut v = [IoSliceMut::new(&mut buf)];
+    /// let mut m = [mmsg::InputMessage::new(&mut v)];
+    /// let n = std::future::poll_fn(|cx| b.poll_receive_messages(cx, &mut m, mmsg::MsgFlags::empty())).await?;
+    /// assert_eq!(n, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn poll_receive_messages(
+        &self,
+        cx: &mut Context<'_>,
+        messages: &mut [InputMessage<'_, '_>],
+        flags: MsgFlags,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let mut guard = match self.fd.poll_read_ready(cx) {
+                Poll::Ready(guard) => guard?,
+                Poll::Pending => return Poll::Pending,
+            };
+            if let Ok(result) = guard.try_io(|s| Self::receive_once(s.get_ref(), messages, flags)) {
+                return Poll::Ready(result);
+            }
+        }
+    }
+
+    /// Awaits the first datagram, then fills `batch`'s buffers with what is queued (see
+    /// [`Socket::receive_batch`]): the zero-copy receive. Cancel safe, as
+    /// [`receive_messages`](Self::receive_messages).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// let b = mmsg::AsyncSocket::new(b)?;
+    /// a.send(b"one", None)?;
+    /// let mut batch = mmsg::ReceiveBatch::new(4, 64);
+    /// assert_eq!(b.receive_batch(&mut batch, mmsg::MsgFlags::empty()).await?, 1);
+    /// assert_eq!(batch.get(0).unwrap().data(), b"one");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn receive_batch(
+        &self,
+        batch: &mut ReceiveBatch,
+        flags: MsgFlags,
+    ) -> io::Result<usize> {
+        self.fd
+            .async_io(Interest::READABLE, |s| {
+                Self::receive_batch_once(s, batch, flags)
+            })
+            .await
+    }
+
+    /// One attempt at [`receive_batch`](Self::receive_batch) without waiting.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// let b = mmsg::AsyncSocket::new(b)?;
+    /// let mut batch = mmsg::ReceiveBatch::new(4, 64);
+    /// let err = b.try_receive_batch(&mut batch, mmsg::MsgFlags::empty()).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn try_receive_batch(
+        &self,
+        batch: &mut ReceiveBatch,
+        flags: MsgFlags,
+    ) -> io::Result<usize> {
+        self.fd.try_io(Interest::READABLE, |s| {
+            Self::receive_batch_once(s, batch, flags)
+        })
+    }
+
+    /// Polls one attempt at [`receive_batch`](Self::receive_batch). Cancel safe.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
+    /// let b = mmsg::AsyncSocket::new(b)?;
+    /// a.send(b"one", None)?;
+    /// let mut batch = mmsg::ReceiveBatch::new(4, 64);
+    /// let n = std::future::poll_fn(|cx| b.poll_receive_batch(cx, &mut batch, mmsg::MsgFlags::empty())).await?;
+    /// assert_eq!(n, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn poll_receive_batch(
+        &self,
+        cx: &mut Context<'_>,
+        batch: &mut ReceiveBatch,
+        flags: MsgFlags,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let mut guard = match self.fd.poll_read_ready(cx) {
+                Poll::Ready(guard) => guard?,
+                Poll::Pending => return Poll::Pending,
+            };
+            if let Ok(result) =
+                guard.try_io(|s| Self::receive_batch_once(s.get_ref(), batch, flags))
+            {
+                return Poll::Ready(result);
+            }
+        }
+    }
+
+    /// Awaits one datagram; returns its length and sender. Cancel safe.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -232,26 +561,60 @@ impl AsyncSocket {
     /// # }
     /// ```
     pub async fn receive_from(&self, buffer: &mut [u8]) -> io::Result<(usize, SockAddr)> {
-        self.readable(|s| s.receive_from(buffer, None)).await
+        let mut vectors = [io::IoSliceMut::new(buffer)];
+        let mut message = [InputMessage::new(&mut vectors)];
+        self.receive_messages(&mut message, MsgFlags::empty())
+            .await?;
+        let [InputMessage {
+            address,
+            bytes_received,
+            ..
+        }] = message;
+        let address = match address {
+            Some(address) => address,
+            None => SockAddr::unix("")?,
+        };
+        Ok((bytes_received, address))
     }
 
-    async fn writable<T>(&self, mut op: impl FnMut(&Socket) -> io::Result<T>) -> io::Result<T> {
-        loop {
-            let mut guard = self.fd.writable().await?;
-            match guard.try_io(|fd| op(fd.get_ref())) {
-                Ok(result) => return result,
-                Err(_would_block) => continue,
-            }
-        }
+    // One attempt of each kind, never waiting whatever the socket's blocking mode.
+
+    fn send_once(
+        socket: &Socket,
+        messages: &mut [OutputMessage<'_>],
+        flags: MsgFlags,
+    ) -> io::Result<usize> {
+        send::send_batch(&socket.send_io(Wait::Never), messages, flags, None)
     }
 
-    async fn readable<T>(&self, mut op: impl FnMut(&Socket) -> io::Result<T>) -> io::Result<T> {
-        loop {
-            let mut guard = self.fd.readable().await?;
-            match guard.try_io(|fd| op(fd.get_ref())) {
-                Ok(result) => return result,
-                Err(_would_block) => continue,
-            }
-        }
+    fn fanout_once<'v, P: AsRef<[IoSlice<'v>]>>(
+        socket: &Socket,
+        packets: &[P],
+        recipients: &mut [Recipient],
+        flags: MsgFlags,
+    ) -> io::Result<usize> {
+        crate::fanout::send(
+            &socket.send_io(Wait::Never),
+            packets,
+            recipients,
+            flags,
+            None,
+        )
+    }
+
+    fn receive_once(
+        socket: &Socket,
+        messages: &mut [InputMessage<'_, '_>],
+        flags: MsgFlags,
+    ) -> io::Result<usize> {
+        recv::receive_messages(&socket.recv_io(Wait::Never), messages, flags, None)
+    }
+
+    fn receive_batch_once(
+        socket: &Socket,
+        batch: &mut ReceiveBatch,
+        flags: MsgFlags,
+    ) -> io::Result<usize> {
+        recv::receive_batch(&socket.recv_io(Wait::Never), batch, flags, None)
     }
 }

@@ -1,7 +1,7 @@
 //! Control (ancillary) messages: those sent with a message, and those received with one.
 
 use std::fmt;
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use crate::sys::cmsg;
 
@@ -157,13 +157,7 @@ impl ControlBuffer {
             return Vec::new();
         }
         self.fds_taken = true;
-        let mut fds = Vec::new();
-        for raw in self.raw_fds() {
-            // SAFETY: the kernel installed these descriptors in this process for this buffer,
-            // and `fds_taken` makes sure they are handed out (or closed) only once.
-            fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
-        }
-        fds
+        cmsg::adopt_fds(self.bytes())
     }
 
     /// Closes descriptors nobody took and empties the buffer, ready for the next receive.
@@ -201,15 +195,6 @@ impl ControlBuffer {
 
     fn bytes(&self) -> &[u8] {
         &cmsg::as_bytes(&self.buf)[..self.len]
-    }
-
-    fn raw_fds(&self) -> impl Iterator<Item = RawFd> + '_ {
-        cmsg::Iter::new(self.bytes())
-            .filter(|(level, kind, _)| *level == libc::SOL_SOCKET && *kind == libc::SCM_RIGHTS)
-            .flat_map(|(_, _, data)| {
-                data.chunks_exact(std::mem::size_of::<RawFd>())
-                    .map(|c| RawFd::from_ne_bytes(c.try_into().unwrap_or_default()))
-            })
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The payload of the error returned when a [`Cancellable`](crate::Cancellable) was cancelled.
 ///
@@ -51,5 +52,59 @@ pub(crate) fn invalid_message(index: usize, why: impl fmt::Display) -> io::Error
     io::Error::new(
         io::ErrorKind::InvalidInput,
         format!("message {index}: {why}"),
+    )
+}
+
+/// An error that ended a call after some datagrams went (or came), kept for the next call.
+///
+/// Only errors the kernel reports once and then forgets are kept: the socket's pending
+/// error, set asynchronously (by an ICMP message) and cleared by the system call that
+/// reports it. An error that belongs to a message (`EMSGSIZE`, `EINVAL`, `EDESTADDRREQ`,
+/// ...) comes again by itself when that message is tried again, so keeping it would only
+/// hand it to an unrelated later call.
+///
+/// The error number is kept in an atomic, so the hot path's check is one load.
+#[derive(Debug, Default)]
+pub(crate) struct KeptError(AtomicI32);
+
+impl KeptError {
+    /// Keeps `err` for the next call if it is the socket's pending error; drops it otherwise.
+    pub(crate) fn keep(&self, err: io::Error) {
+        if let Some(code) = err.raw_os_error().filter(|&code| is_socket_error(code)) {
+            self.0.store(code, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether an error is kept.
+    #[inline]
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed) != 0
+    }
+
+    /// The kept error, if any, taking it.
+    #[inline]
+    pub(crate) fn take(&self) -> Option<io::Error> {
+        if self.0.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        match self.0.swap(0, Ordering::Relaxed) {
+            0 => None,
+            code => Some(io::Error::from_raw_os_error(code)),
+        }
+    }
+}
+
+/// Whether `code` is an error the kernel sets on the socket itself, asynchronously (from an
+/// ICMP message or a reset), and reports only once: to whichever call comes next.
+pub(crate) fn is_socket_error(code: i32) -> bool {
+    matches!(
+        code,
+        libc::ECONNREFUSED
+            | libc::ECONNRESET
+            | libc::EHOSTUNREACH
+            | libc::EHOSTDOWN
+            | libc::ENETUNREACH
+            | libc::ENETDOWN
+            | libc::EPROTO
     )
 }

@@ -13,7 +13,7 @@ use socket2::SockAddr;
 
 use crate::cancellable::Cancellable;
 use crate::flags::MsgFlags;
-use crate::send::{self, Batch, Outcome, Parts};
+use crate::send::{self, Batch, Outcome, Parts, SendIo};
 use crate::socket::Socket;
 use crate::sys;
 
@@ -137,31 +137,48 @@ impl Socket {
         flags: MsgFlags,
         cancellable: Option<&Cancellable>,
     ) -> io::Result<usize> {
-        if let Some(c) = cancellable {
-            c.check()?;
+        send(
+            &self.send_io(self.wait_for(flags)),
+            packets,
+            recipients,
+            flags,
+            cancellable,
+        )
+    }
+}
+
+/// Sends every packet to every recipient (see `Socket::send_fanout`).
+pub(crate) fn send<'v, P: AsRef<[IoSlice<'v>]>>(
+    io: &SendIo<'_>,
+    packets: &[P],
+    recipients: &mut [Recipient],
+    flags: MsgFlags,
+    cancellable: Option<&Cancellable>,
+) -> io::Result<usize> {
+    if let Some(c) = cancellable {
+        c.check()?;
+    }
+    let map_v4 = validate(io.family, packets, recipients)?;
+    let flags = flags.bits() | sys::MSG_NOSIGNAL;
+    let total = packets.len();
+    let mut sent = 0;
+    loop {
+        let Some(first) = recipients.iter().position(|r| r.is_pending(total)) else {
+            return Ok(sent);
+        };
+        if sent > 0 && cancellable.is_some_and(Cancellable::is_cancelled) {
+            return Ok(sent);
         }
-        let map_v4 = validate(self.family(), packets, recipients)?;
-        let flags = flags.bits() | sys::MSG_NOSIGNAL;
-        let total = packets.len();
-        let mut sent = 0;
-        loop {
-            let Some(first) = recipients.iter().position(|r| r.is_pending(total)) else {
-                return Ok(sent);
-            };
-            if sent > 0 && cancellable.is_some_and(Cancellable::is_cancelled) {
-                return Ok(sent);
+        let mut batch = FanoutBatch::new(packets, &recipients[first..]);
+        match send::attempt(io, &mut batch, 0, map_v4, flags, cancellable) {
+            Outcome::Sent(_) => {
+                let count = batch.sent;
+                sent += count;
+                advance(packets.len(), &mut recipients[first..], count);
             }
-            let mut batch = FanoutBatch::new(packets, &recipients[first..]);
-            match send::attempt(self, &mut batch, 0, map_v4, flags, cancellable) {
-                Outcome::Sent(_) => {
-                    let count = batch.sent;
-                    sent += count;
-                    advance(packets.len(), &mut recipients[first..], count);
-                }
-                // The first pending recipient's next packet was refused: set it aside.
-                Outcome::Failed(e) => recipients[first].error = Some(e),
-                Outcome::Stopped(e) => return send::partial(sent, e),
-            }
+            // The first pending recipient's next packet was refused: set it aside.
+            Outcome::Failed(e) => recipients[first].error = Some(e),
+            Outcome::Stopped(e) => return send::partial(sent, e),
         }
     }
 }

@@ -1,199 +1,239 @@
-//! Receive-side UDP generic receive offload (`UDP_GRO`), opt-in: the kernel hands over
-//! several datagrams from one sender as one buffer, and mmsg splits it back, so a receiver
-//! sees exactly the datagrams it would without it.
+//! Receive offload (`UDP_GRO`) under `receive_messages`, whose meaning is GLib's: one
+//! datagram per message. The kernel hands several datagrams of one sender over as one
+//! buffer; they are received into mmsg's own buffers and copied out one per message, and
+//! those that do not fit the messages given are kept for the next call, so a receiver sees
+//! exactly the datagrams it would without offload. (`Socket::receive_batch` hands them out
+//! in place instead, without this copy.)
 
-use std::collections::VecDeque;
-use std::io::{self, IoSliceMut};
-
-use socket2::SockAddr;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::cancellable::Cancellable;
-use crate::control::{ControlBuffer, ReceivedControlMessage};
-use crate::flags::MsgFlags;
+use crate::flags::{IoCondition, MsgFlags};
 use crate::message::InputMessage;
-use crate::recv;
-use crate::socket::Socket;
-
-/// The largest buffer the kernel coalesces into (a UDP datagram's size limit).
-const BUFFER: usize = 65_536;
+use crate::receive_batch::{Buffer, ReceiveBatch};
+use crate::recv::RecvIo;
+use crate::send::Wait;
 
 /// Coalesced buffers taken per call at most: enough to keep `recvmmsg` batched, few enough
-/// to bound memory (1 MiB).
-const SLOTS: usize = 16;
+/// to bound memory (4 MiB, and only as much as callers ask for).
+const SLOTS: usize = 64;
 
-/// Per-socket state of the opt-in.
+/// Per-socket state: mmsg's buffers and how far their datagrams were handed out.
 #[derive(Default)]
 pub(crate) struct Gro {
-    buffers: Vec<Vec<u8>>,
-    controls: Vec<ControlBuffer>,
-    /// Segments received but not yet handed out, oldest first: nothing is dropped when the
-    /// caller gave fewer messages than a coalesced buffer held.
-    pending: VecDeque<Segments>,
+    state: Mutex<State>,
+    /// Whether segments are kept: then they come out first, even with offload turned off.
+    pending: AtomicBool,
 }
 
-/// The rest of one coalesced buffer.
-struct Segments {
-    data: Vec<u8>,
-    segment: usize,
+#[derive(Default)]
+struct State {
+    batch: Option<ReceiveBatch>,
+    cursor: Cursor,
+}
+
+/// The next datagram to hand out: in buffer `buffer`, from byte `offset`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cursor {
+    buffer: usize,
     offset: usize,
-    address: Option<SockAddr>,
-    flags: MsgFlags,
-    control: ControlBuffer,
 }
 
-impl Segments {
-    fn next(&mut self) -> Option<&[u8]> {
-        if self.offset >= self.data.len() {
-            return None;
-        }
-        let end = (self.offset + self.segment).min(self.data.len());
-        let segment = &self.data[self.offset..end];
-        self.offset = end;
-        Some(segment)
+impl Gro {
+    /// Whether datagrams received earlier are waiting to be handed out.
+    #[inline]
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Buffers and a cursor into them: a panic elsewhere cannot leave them inconsistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// Receives with GRO on (see `Socket::set_receive_offload`): segments left from the last
-/// call first, then new datagrams, split.
-pub(crate) fn receive(
-    socket: &Socket,
-    messages: &mut [InputMessage<'_>],
+/// Receives into `messages` with offload on, or with segments still kept after it was
+/// turned off (see `Socket::receive_messages`): kept segments first, then new datagrams.
+///
+/// The lock on mmsg's buffers is held only while receiving without waiting and copying out;
+/// a wait for data happens with it released, so every concurrent caller's timeout and
+/// cancellation hold.
+pub(crate) fn receive_messages(
+    io: &RecvIo<'_>,
+    messages: &mut [InputMessage<'_, '_>],
     flags: MsgFlags,
     cancellable: Option<&Cancellable>,
 ) -> io::Result<usize> {
-    let mut gro = socket.gro();
-    let mut filled = 0;
-    while filled < messages.len() {
-        let Some(front) = gro.pending.front_mut() else {
-            break;
-        };
-        match front.next() {
-            Some(segment) => {
-                let segment = segment.to_vec();
-                let (address, seg_flags) = (front.address.clone(), front.flags);
-                deliver(
-                    &mut messages[filled],
-                    &segment,
-                    address,
-                    seg_flags,
-                    &front.control,
-                );
-                filled += 1;
-            }
-            None => {
-                gro.pending.pop_front();
-            }
+    let peek = flags.contains(MsgFlags::PEEK);
+    loop {
+        let mut state = io.gro.lock();
+        let had_pending = io.gro.has_pending();
+        let mut filled = state.hand_out(messages, flags, peek);
+        io.gro.pending.store(state.has_pending(), Ordering::Relaxed);
+        if filled == messages.len() {
+            return Ok(filled);
         }
-    }
-    if filled == messages.len() {
-        return Ok(filled);
-    }
-    // An error kept from an earlier call came after every segment handed out above: it
-    // ends this call where segments were, and is the answer where there were none.
-    if let Some(err) = socket.take_pending_receive_error() {
-        if filled == 0 {
+        // A peek looks at what is kept without receiving over it.
+        if peek && had_pending && filled > 0 {
+            return Ok(filled);
+        }
+        if filled > 0 && io.kept.is_set() {
+            // The kept error came after the segments just handed out; it is the next call's.
+            return Ok(filled);
+        }
+        if let Some(err) = io.kept.take() {
             return Err(err);
         }
-        socket.set_pending_receive_error(err);
-        return Ok(filled);
-    }
-
-    let slots = (messages.len() - filled).min(SLOTS);
-    let Gro {
-        buffers,
-        controls,
-        pending,
-    } = &mut *gro;
-    while buffers.len() < slots {
-        buffers.push(vec![0; BUFFER]);
-        controls.push(ControlBuffer::new());
-    }
-    let wait = filled == 0 && socket.is_blocking();
-    let received: Vec<(usize, Option<SockAddr>, MsgFlags)> = {
-        let mut vectors: Vec<[IoSliceMut; 1]> = buffers[..slots]
-            .iter_mut()
-            .map(|b| [IoSliceMut::new(b)])
-            .collect();
-        let mut internal: Vec<InputMessage> = vectors
-            .iter_mut()
-            .zip(controls.iter_mut())
-            .map(|(v, c)| {
-                let mut m = InputMessage::new(v);
-                m.control = Some(c);
-                m
-            })
-            .collect();
-        match recv::receive_plain(socket, &mut internal, flags, cancellable, wait) {
-            Ok(n) => internal[..n]
-                .iter()
-                .map(|m| (m.bytes_received, m.address.clone(), m.flags))
-                .collect(),
-            Err(e) if filled > 0 => {
-                if e.kind() != io::ErrorKind::WouldBlock {
-                    socket.set_pending_receive_error(e);
-                }
+        if !io.offload {
+            // Turned off while segments were kept: they are out; the rest is plain.
+            drop(state);
+            if filled > 0 {
                 return Ok(filled);
             }
-            Err(e) => return Err(e),
+            return crate::recv::receive_plain(io, messages, flags, cancellable);
         }
-    };
-
-    let peek = flags.contains(MsgFlags::PEEK);
-    for (i, (len, address, got_flags)) in received.into_iter().enumerate() {
-        let control = &controls[i];
-        let segment = control
-            .messages()
-            .find_map(|m| match m {
-                ReceivedControlMessage::UdpGroSegment(size) => Some(usize::from(size)),
-                _ => None,
-            })
-            .filter(|&size| size > 0)
-            .unwrap_or(len.max(1));
-        let mut rest = Segments {
-            data: Vec::new(),
-            segment,
-            offset: 0,
-            address,
-            flags: got_flags,
-            control: ControlBuffer::new(),
-        };
-        let data = &buffers[i][..len];
-        let mut offset = 0;
-        // A 0-byte datagram is one (empty) segment.
-        loop {
-            if filled == messages.len() {
-                if !peek && offset < len {
-                    rest.data = data[offset..].to_vec();
-                    rest.control.copy_from(control);
-                    pending.push_back(rest);
-                }
-                break;
+        let batch = state.buffers(messages.len() - filled);
+        let (received, err) = batch.fill(io.fd, flags.bits(), !io.portable, io.syscalls);
+        if received > 0 {
+            if let Some(err) = err {
+                io.kept.keep(err);
             }
-            let end = (offset + segment).min(len);
-            deliver(
-                &mut messages[filled],
-                &data[offset..end],
-                rest.address.clone(),
-                rest.flags,
-                control,
-            );
-            filled += 1;
-            offset = end;
-            if offset >= len {
-                break;
+            state.cursor = Cursor::default();
+            filled += state.hand_out(&mut messages[filled..], flags, peek);
+            if peek {
+                // Peeked data stays in the kernel's queue: nothing is kept here.
+                state.forget();
             }
+            io.gro.pending.store(state.has_pending(), Ordering::Relaxed);
+            return Ok(filled);
+        }
+        let err = err.unwrap_or_else(|| io::Error::from(io::ErrorKind::WouldBlock));
+        match err.kind() {
+            _ if filled > 0 => {
+                io.kept.keep(err);
+                return Ok(filled);
+            }
+            io::ErrorKind::WouldBlock => {
+                let Wait::Idle(timeout) = io.wait else {
+                    return Err(err);
+                };
+                drop(state);
+                crate::condition::wait(io.fd, IoCondition::IN, timeout, cancellable)?;
+            }
+            _ => return Err(err),
         }
     }
-    Ok(filled)
 }
 
-/// Copies one datagram into `message`'s vectors, marking `TRUNC` where it did not fit.
+/// Hands kept segments over to `batch` (one datagram a buffer, as a receive without
+/// offload would fill it) before anything new is received; returns how many.
+pub(crate) fn hand_over(io: &RecvIo<'_>, batch: &mut ReceiveBatch, peek: bool) -> usize {
+    let mut state = io.gro.lock();
+    batch.clear();
+    let State {
+        batch: Some(kept),
+        cursor,
+    } = &mut *state
+    else {
+        return 0;
+    };
+    let mut at = *cursor;
+    while let Some((buffer, datagram, next)) = next_datagram(kept, at) {
+        if !batch.push(datagram, buffer.source(), buffer.flags(), buffer.control()) {
+            break;
+        }
+        at = next;
+    }
+    if !peek {
+        *cursor = at;
+    }
+    io.gro.pending.store(state.has_pending(), Ordering::Relaxed);
+    batch.len()
+}
+
+impl State {
+    /// mmsg's buffers, at least enough for `wanted` datagrams (up to `SLOTS` buffers).
+    fn buffers(&mut self, wanted: usize) -> &mut ReceiveBatch {
+        let wanted = wanted.clamp(1, SLOTS);
+        let batch = match self.batch.take() {
+            Some(batch) if batch.capacity() >= wanted => batch,
+            // Grown only when a caller asks for more than ever before.
+            _ => ReceiveBatch::new(wanted, ReceiveBatch::OFFLOAD_BUFFER_SIZE),
+        };
+        self.batch.insert(batch)
+    }
+
+    fn has_pending(&self) -> bool {
+        self.batch
+            .as_ref()
+            .is_some_and(|b| self.cursor.buffer < b.len())
+    }
+
+    fn forget(&mut self) {
+        if let Some(batch) = self.batch.as_mut() {
+            batch.clear();
+        }
+        self.cursor = Cursor::default();
+    }
+
+    /// Copies kept datagrams into `messages`, one each, from the front; returns how many.
+    /// A peek leaves the cursor where it was.
+    fn hand_out(
+        &mut self,
+        messages: &mut [InputMessage<'_, '_>],
+        flags: MsgFlags,
+        peek: bool,
+    ) -> usize {
+        let Some(batch) = self.batch.as_ref() else {
+            return 0;
+        };
+        let mut at = self.cursor;
+        let mut filled = 0;
+        for message in messages.iter_mut() {
+            let Some((buffer, datagram, next)) = next_datagram(batch, at) else {
+                break;
+            };
+            deliver(message, datagram, &buffer, flags);
+            at = next;
+            filled += 1;
+        }
+        if !peek {
+            self.cursor = at;
+        }
+        filled
+    }
+}
+
+/// The datagram at `at` in `batch`, its buffer, and where the next one is. A buffer that
+/// holds a 0-byte datagram yields it once.
+fn next_datagram(batch: &ReceiveBatch, at: Cursor) -> Option<(Buffer<'_>, &[u8], Cursor)> {
+    let buffer = batch.get(at.buffer)?;
+    let data = buffer.data();
+    let end = (at.offset + buffer.segment_size().max(1)).min(data.len());
+    let next = if end >= data.len() {
+        Cursor {
+            buffer: at.buffer + 1,
+            offset: 0,
+        }
+    } else {
+        Cursor {
+            buffer: at.buffer,
+            offset: end,
+        }
+    };
+    Some((buffer, &data[at.offset..end], next))
+}
+
+/// Copies one datagram into `message`'s vectors, as a receive of it alone would have
+/// written the message: `TRUNC` where it did not fit (and then, with `TRUNC` asked for in
+/// `flags`, its whole length as `bytes_received`), the sender, the buffer's control messages.
 fn deliver(
-    message: &mut InputMessage<'_>,
+    message: &mut InputMessage<'_, '_>,
     datagram: &[u8],
-    address: Option<SockAddr>,
+    buffer: &Buffer<'_>,
     flags: MsgFlags,
-    control: &ControlBuffer,
 ) {
     let mut copied = 0;
     for vector in message.vectors.iter_mut() {
@@ -201,75 +241,20 @@ fn deliver(
         vector[..n].copy_from_slice(&datagram[copied..copied + n]);
         copied += n;
     }
+    message.flags = buffer.flags() - MsgFlags::TRUNC;
     message.bytes_received = copied;
-    message.address = address;
-    message.flags = flags - MsgFlags::TRUNC;
     if copied < datagram.len() {
         message.flags |= MsgFlags::TRUNC;
+        if flags.contains(MsgFlags::TRUNC) {
+            message.bytes_received = datagram.len();
+        }
+    }
+    match (&mut message.address, buffer.source()) {
+        // Reuses the message's address in place: no new value per datagram.
+        (Some(mine), Some(theirs)) => mine.clone_from(theirs),
+        (mine, theirs) => *mine = theirs.cloned(),
     }
     if let Some(mine) = message.control.as_deref_mut() {
-        mine.copy_from(control);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{Domain, Type};
-
-    /// Segments left over from a coalesced buffer were received before an error kept for a
-    /// later call: they come out first, then the error, then nothing is lost or repeated.
-    /// (On real sockets this order needs the error to land mid-call, a race no test can
-    /// set up, so the state is set up directly.)
-    #[test]
-    fn leftover_segments_come_before_a_kept_error() {
-        let socket = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
-        socket
-            .bind(&SockAddr::from(std::net::SocketAddr::from((
-                [127, 0, 0, 1],
-                0,
-            ))))
-            .unwrap();
-        socket.set_receive_offload(true).unwrap();
-        socket.set_blocking(false);
-        socket.gro().pending.push_back(Segments {
-            data: b"aaabbbccc".to_vec(),
-            segment: 3,
-            offset: 0,
-            address: None,
-            flags: MsgFlags::empty(),
-            control: ControlBuffer::new(),
-        });
-        socket.set_pending_receive_error(io::Error::from_raw_os_error(libc::ECONNREFUSED));
-
-        let mut got = Vec::new();
-        for expected in [2, 1] {
-            let mut bufs = [[0u8; 8]; 2];
-            let [b0, b1] = &mut bufs;
-            let mut v0 = [IoSliceMut::new(b0)];
-            let mut v1 = [IoSliceMut::new(b1)];
-            let mut messages = [InputMessage::new(&mut v0), InputMessage::new(&mut v1)];
-            let n = socket
-                .receive_messages(&mut messages, MsgFlags::empty(), None)
-                .unwrap();
-            assert_eq!(n, expected);
-            let lens: Vec<usize> = messages[..n].iter().map(|m| m.bytes_received).collect();
-            for (buf, len) in bufs.iter().zip(lens) {
-                got.push(buf[..len].to_vec());
-            }
-        }
-        assert_eq!(got, [b"aaa".to_vec(), b"bbb".to_vec(), b"ccc".to_vec()]);
-
-        let mut buf = [0u8; 8];
-        let mut v = [IoSliceMut::new(&mut buf)];
-        let mut messages = [InputMessage::new(&mut v)];
-        let err = socket
-            .receive_messages(&mut messages, MsgFlags::empty(), None)
-            .unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED));
-        let err = socket
-            .receive_messages(&mut messages, MsgFlags::empty(), None)
-            .unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        mine.copy_from(buffer.control());
     }
 }

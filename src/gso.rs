@@ -133,10 +133,17 @@ pub(crate) fn run<B: Batch + ?Sized>(
             break;
         }
         let len = size(message.vectors);
+        // The run's vectors so far: the first message's are laid out only once a second
+        // joins, so until then they are counted as they stand.
+        let vectors = if count == 1 {
+            first.vectors.len()
+        } else {
+            iovecs.len() - from
+        };
         if len == 0
             || len > segment
             || count * segment + len > MAX_PAYLOAD
-            || iovecs.len() - from + message.vectors.len() > crate::sys::IOV_MAX
+            || vectors + message.vectors.len() > crate::sys::IOV_MAX
         {
             break;
         }

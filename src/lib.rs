@@ -50,6 +50,7 @@ mod flags;
 mod gro;
 mod gso;
 mod message;
+mod receive_batch;
 mod recv;
 mod send;
 mod socket;
@@ -64,6 +65,7 @@ pub use error::{is_cancelled, Cancelled};
 pub use fanout::Recipient;
 pub use flags::{IoCondition, MsgFlags};
 pub use message::{InputMessage, OutputMessage};
+pub use receive_batch::{Buffer, ReceiveBatch};
 pub use socket::Socket;
 pub use socket2::{Domain, Protocol, SockAddr, Type};
 

@@ -87,33 +87,50 @@ impl<'a> OutputMessage<'a> {
 /// One datagram to receive with [`Socket::receive_messages`](crate::Socket::receive_messages),
 /// scattered into `vectors` in order.
 ///
+/// The slice of vectors (`'v`) and the buffers behind them (`'b`) are borrowed separately,
+/// so a receive loop keeps its `IoSliceMut` arrays and its messages across calls: made
+/// once, reused for every receive, nothing allocated.
+///
 /// ```
 /// use std::io::IoSliceMut;
-/// use mmsg::InputMessage;
+/// use mmsg::{Domain, InputMessage, MsgFlags, Socket, Type};
 ///
-/// let mut buf = [0u8; 1500];
-/// let mut vectors = [IoSliceMut::new(&mut buf)];
-/// let message = InputMessage::new(&mut vectors);
-/// assert_eq!(message.bytes_received, 0);
+/// let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM, None)?;
+/// let mut bufs = vec![[0u8; 1500]; 4];
+/// let mut slots: Vec<[IoSliceMut; 1]> = bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+/// let mut messages: Vec<InputMessage> = slots.iter_mut().map(|s| InputMessage::new(s)).collect();
+/// for round in 0..3u8 {
+///     a.send(&[round; 10], None)?;
+///     let n = b.receive_messages(&mut messages, MsgFlags::empty(), None)?;
+///     assert_eq!((n, messages[0].bytes_received), (1, 10));
+///     assert_eq!(&messages[0].vectors[0][..10], &[round; 10]);
+/// }
+/// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct InputMessage<'a> {
+pub struct InputMessage<'v, 'b> {
     /// Written: the sender's address (`None` where the OS gives none, e.g. an unnamed Unix
-    /// socket).
+    /// socket). An address already here is overwritten in place.
     pub address: Option<SockAddr>,
     /// The buffers the datagram is scattered into, in order.
-    pub vectors: &'a mut [IoSliceMut<'a>],
-    /// Written: bytes stored in the vectors (with `TRUNC`, the datagram was longer).
+    pub vectors: &'v mut [IoSliceMut<'b>],
+    /// Written: the bytes stored in the vectors. With [`MsgFlags::TRUNC`] among the
+    /// *input* flags of the receive, the datagram's whole length instead, which is larger
+    /// than the bytes stored where it did not fit (`TRUNC` is then set in `flags`).
     pub bytes_received: usize,
-    /// Written: the flags the OS returned, e.g. [`MsgFlags::TRUNC`].
+    /// Written: the flags the OS returned, e.g. [`MsgFlags::TRUNC`] where the datagram did
+    /// not fit the vectors (the rest of it is lost).
     pub flags: MsgFlags,
     /// Where to put the control messages received with the datagram; `None` asks for none.
-    pub control: Option<&'a mut ControlBuffer>,
+    /// With receive offload on, a datagram split out of a coalesced buffer carries that
+    /// buffer's control messages, the
+    /// [`UdpGroSegment`](crate::ReceivedControlMessage::UdpGroSegment) size among them.
+    pub control: Option<&'v mut ControlBuffer>,
 }
 
-impl<'a> InputMessage<'a> {
+impl<'v, 'b> InputMessage<'v, 'b> {
     /// A message that receives into `vectors`, asking for no control messages.
-    pub fn new(vectors: &'a mut [IoSliceMut<'a>]) -> Self {
+    pub fn new(vectors: &'v mut [IoSliceMut<'b>]) -> Self {
         InputMessage {
             address: None,
             vectors,
@@ -121,5 +138,24 @@ impl<'a> InputMessage<'a> {
             flags: MsgFlags::empty(),
             control: None,
         }
+    }
+
+    /// The sender as a `std::net::SocketAddr`, where it is an IP address.
+    ///
+    /// ```
+    /// use std::io::IoSliceMut;
+    /// let r = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// r.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// s.send_to(b"x", r.local_address()?.as_socket().unwrap())?;
+    /// let mut buf = [0u8; 8];
+    /// let mut v = [IoSliceMut::new(&mut buf)];
+    /// let mut m = [mmsg::InputMessage::new(&mut v)];
+    /// r.receive_messages(&mut m, mmsg::MsgFlags::empty(), None)?;
+    /// assert_eq!(m[0].source(), Some(s.local_addr()?));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn source(&self) -> Option<std::net::SocketAddr> {
+        self.address.as_ref().and_then(SockAddr::as_socket)
     }
 }

@@ -4,16 +4,20 @@
 use std::io::{self, IoSlice};
 use std::net::{SocketAddr, SocketAddrV6};
 use std::ops::Range;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use socket2::SockAddr;
 
 use crate::cancellable::Cancellable;
 use crate::condition::Idle;
 use crate::control::ControlMessage;
-use crate::error;
+use crate::error::{self, KeptError};
 use crate::flags::{IoCondition, MsgFlags};
+use crate::gso;
 use crate::message::OutputMessage;
-use crate::socket::Socket;
 use crate::sys;
 
 /// A batch of datagrams to send: `OutputMessage`s, or any other arrangement (fan-out) that
@@ -70,9 +74,37 @@ impl<'a> Parts<'a> {
     }
 }
 
+/// How a call waits when the socket would block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Not at all: `WouldBlock` (non-blocking mode, `MsgFlags::DONTWAIT`, async callers,
+    /// whose runtime does the waiting).
+    Never,
+    /// For readiness, each wait bounded by this inactivity timeout (`None`: forever).
+    Idle(Option<Duration>),
+}
+
+/// What the send engine needs of a socket, handed down by the caller: the engine never
+/// calls back up into `Socket`.
+#[derive(Clone, Copy)]
+pub(crate) struct SendIo<'s> {
+    pub(crate) fd: RawFd,
+    /// The address family (`AF_*`) addresses are checked against.
+    pub(crate) family: libc::c_int,
+    pub(crate) wait: Wait,
+    /// A `sendmsg` per message instead of `sendmmsg`.
+    pub(crate) portable: bool,
+    pub(crate) gso: &'s gso::State,
+    pub(crate) scratch: &'s Mutex<sys::SendScratch>,
+    /// The socket's pending error met after some messages went, for the next call.
+    pub(crate) kept: &'s KeptError,
+    /// Send system calls made, for `Socket::syscall_count`.
+    pub(crate) syscalls: &'s AtomicU64,
+}
+
 /// Sends `batch` following GLib's rules (see `Socket::send_messages`).
 pub(crate) fn send_batch<B: Batch + ?Sized>(
-    socket: &Socket,
+    io: &SendIo<'_>,
     batch: &mut B,
     flags: MsgFlags,
     cancellable: Option<&Cancellable>,
@@ -84,8 +116,8 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
     if total == 0 {
         return Ok(0);
     }
-    let map_v4 = validate(socket.family(), batch)?;
-    if let Some(err) = socket.take_pending_send_error() {
+    let map_v4 = validate(io.family, batch)?;
+    if let Some(err) = io.kept.take() {
         return Err(err);
     }
     let flags = flags.bits() | sys::MSG_NOSIGNAL;
@@ -94,12 +126,13 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
         if sent > 0 && cancellable.is_some_and(Cancellable::is_cancelled) {
             return Ok(sent);
         }
-        match attempt(socket, batch, sent, map_v4, flags, cancellable) {
+        match attempt(io, batch, sent, map_v4, flags, cancellable) {
             Outcome::Sent(count) => sent += count,
-            // An error the kernel reports once (an ICMP-driven ECONNREFUSED) would be lost
-            // by the retry of the next call: keep it for that call, as recvmmsg does.
+            // The count so far. An error the kernel reports once (an ICMP-driven
+            // ECONNREFUSED) would be lost by the next call's retry: it is kept for that
+            // call, as recvmmsg does. A message's own error comes again by itself.
             Outcome::Failed(e) if sent > 0 => {
-                socket.set_pending_send_error(e);
+                io.kept.keep(e);
                 return Ok(sent);
             }
             Outcome::Failed(e) | Outcome::Stopped(e) => return partial(sent, e),
@@ -119,50 +152,71 @@ pub(crate) enum Outcome {
     Stopped(io::Error),
 }
 
-/// Sends from message `start` on with one system call, retrying on `EINTR` and, in blocking
-/// mode, waiting for room as long as the socket would block.
+/// Sends from message `start` on with one system call, retrying on `EINTR` and, when
+/// `io.wait` allows, waiting for room as long as the socket would block.
+///
+/// A segmented send that fails (`EIO`/`EINVAL`: the kernel or device cannot segment;
+/// `EMSGSIZE`: the segment exceeds the route's MTU) is tried again at once with the same
+/// messages as plain datagrams. Only if they go is the failure the offload's, and offload
+/// is limited for good; if the error stays with the message, it is the message's (a bad
+/// destination, a datagram too large), and offload is left as it was.
 pub(crate) fn attempt<B: Batch + ?Sized>(
-    socket: &Socket,
+    io: &SendIo<'_>,
     batch: &mut B,
     start: usize,
     map_v4: bool,
     flags: libc::c_int,
     cancellable: Option<&Cancellable>,
 ) -> Outcome {
-    let fd = std::os::fd::AsRawFd::as_raw_fd(socket);
-    let mut idle = Idle::new(socket.timeout());
+    let mut idle = Idle::new(match io.wait {
+        Wait::Idle(timeout) => timeout,
+        Wait::Never => None,
+    });
+    // A segmented first header that failed, and with what: the suspicion being tested.
+    let mut suspect: Option<(usize, i32)> = None;
     loop {
         // With offload: the largest segment to coalesce.
-        let gso = socket.gso.active().then(|| socket.gso.max_segment());
-        socket.count_syscall();
-        let (step, segment) = if socket.portable_path() || batch.len() - start == 1 {
-            let step = sys::send_one(fd, socket.send_scratch_lock(), batch, start, map_v4, flags);
+        let gso = (suspect.is_none() && io.gso.active()).then(|| io.gso.max_segment());
+        io.syscalls.fetch_add(1, Ordering::Relaxed);
+        let (step, segment) = if io.portable || batch.len() - start == 1 {
+            let step = sys::send_one(io.fd, io.scratch, batch, start, map_v4, flags);
             (step, None)
         } else {
-            let mut scratch = socket.send_scratch();
-            let step = sys::send_batch(fd, &mut scratch, batch, start, map_v4, gso, flags);
-            (step, scratch.first_segment())
+            let mut scratch = io.scratch.lock().unwrap_or_else(|e| e.into_inner());
+            let step = sys::send_batch(io.fd, &mut scratch, batch, start, map_v4, gso, flags);
+            (step, scratch.first_segment().filter(|_| gso.is_some()))
         };
         match (step, segment) {
-            (Ok(count), _) => return Outcome::Sent(count),
-            (Err(e), _) if e.kind() == io::ErrorKind::Interrupted => {}
-            (Err(e), Some(_)) if matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) => {
-                // The kernel or device cannot segment: remember, send plainly from now on.
-                socket.gso.disable_support();
+            (Ok(count), _) => {
+                if let Some((segment, code)) = suspect {
+                    // Plain datagrams went where the segmented send did not: the offload
+                    // was at fault. Remember, for this socket.
+                    if code == libc::EMSGSIZE {
+                        io.gso.refuse_segments_of(segment);
+                    } else {
+                        io.gso.disable_support();
+                    }
+                }
+                return Outcome::Sent(count);
             }
-            (Err(e), Some(segment)) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                // The segment exceeds the route's MTU; plain datagrams that size are still
-                // fragmented and delivered. Remember, and retry without coalescing them.
-                socket.gso.refuse_segments_of(segment);
+            (Err(e), _) if e.kind() == io::ErrorKind::Interrupted => {}
+            (Err(e), Some(segment))
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EIO | libc::EINVAL | libc::EMSGSIZE)
+                ) =>
+            {
+                suspect = e.raw_os_error().map(|code| (segment, code));
             }
             (Err(e), _) if e.kind() == io::ErrorKind::WouldBlock => {
-                if !socket.is_blocking() {
+                if io.wait == Wait::Never {
                     return Outcome::Stopped(e);
                 }
-                if let Err(e) = idle.wait(fd, IoCondition::OUT, cancellable) {
+                if let Err(e) = idle.wait(io.fd, IoCondition::OUT, cancellable) {
                     return Outcome::Stopped(e);
                 }
             }
+            // With a suspect, the plain retry failed too: the error is the message's.
             (Err(e), _) => return Outcome::Failed(e),
         }
     }
@@ -188,6 +242,18 @@ fn validate<B: Batch + ?Sized>(family: libc::c_int, batch: &B) -> io::Result<boo
     for index in 0..batch.len() {
         let message = batch.message(index);
         check_vectors(message.vectors.len()).map_err(|why| error::invalid_message(index, why))?;
+        for control in message.control_messages {
+            if control.data_len() > sys::cmsg::MAX_DATA {
+                return Err(error::invalid_message(
+                    index,
+                    format!(
+                        "a control message of {} bytes, more than the {} mmsg sends",
+                        control.data_len(),
+                        sys::cmsg::MAX_DATA
+                    ),
+                ));
+            }
+        }
         if let Some(address) = message.address {
             // An address of the socket's own family always fits and needs no mapping.
             let foreign = libc::c_int::from(address.family()) != family;

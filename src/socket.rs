@@ -4,7 +4,7 @@ use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Type};
@@ -12,8 +12,12 @@ use socket2::{Domain, Protocol, SockAddr, Type};
 use crate::cancellable::Cancellable;
 use crate::condition;
 use crate::control::ControlMessage;
+use crate::error::KeptError;
 use crate::flags::{IoCondition, MsgFlags};
 use crate::message::{InputMessage, OutputMessage};
+use crate::receive_batch::ReceiveBatch;
+use crate::recv::RecvIo;
+use crate::send::{SendIo, Wait};
 use crate::{gro, gso, recv, send, sys};
 
 const NO_TIMEOUT: u64 = u64::MAX;
@@ -51,18 +55,20 @@ pub struct Socket {
     /// Nanoseconds, or `NO_TIMEOUT`.
     timeout: AtomicU64,
     portable: AtomicBool,
-    pub(crate) gso: gso::State,
+    gso: gso::State,
     send_scratch: Mutex<sys::SendScratch>,
     recv_scratch: Mutex<sys::RecvScratch>,
-    /// An error met after some datagrams were already received, returned by the next receive.
-    pending_receive_error: Mutex<Option<io::Error>>,
-    /// An error that ended a send after some messages went, returned by the next send.
-    pending_send_error: Mutex<Option<io::Error>>,
+    /// The socket's pending error met after some datagrams were already received, returned
+    /// by the next receive.
+    kept_receive_error: KeptError,
+    /// The socket's pending error met after some messages went, returned by the next send.
+    kept_send_error: KeptError,
     /// Send and receive system calls made, for `syscall_count`.
     syscalls: AtomicU64,
-    /// Receive offload: on, and its buffers.
+    /// Whether receive offload is on.
     receive_offload: AtomicBool,
-    gro: Mutex<gro::Gro>,
+    /// mmsg's buffers for receive offload under `receive_messages`.
+    gro: gro::Gro,
 }
 
 impl Socket {
@@ -117,11 +123,11 @@ impl Socket {
             gso,
             send_scratch: Mutex::default(),
             recv_scratch: Mutex::default(),
-            pending_receive_error: Mutex::new(None),
-            pending_send_error: Mutex::new(None),
+            kept_receive_error: KeptError::default(),
+            kept_send_error: KeptError::default(),
             syscalls: AtomicU64::new(0),
             receive_offload: AtomicBool::new(false),
-            gro: Mutex::default(),
+            gro: gro::Gro::default(),
         }
     }
 
@@ -363,10 +369,6 @@ impl Socket {
         self.syscalls.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn count_syscall(&self) {
-        self.syscalls.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// The underlying socket2 socket, for options mmsg does not wrap.
     ///
     /// ```
@@ -420,7 +422,12 @@ impl Socket {
         flags: MsgFlags,
         cancellable: Option<&Cancellable>,
     ) -> io::Result<usize> {
-        send::send_batch(self, messages, flags, cancellable)
+        send::send_batch(
+            &self.send_io(self.wait_for(flags)),
+            messages,
+            flags,
+            cancellable,
+        )
     }
 
     /// Sends one datagram to the connected peer; returns the bytes sent.
@@ -591,11 +598,51 @@ impl Socket {
     /// ```
     pub fn receive_messages(
         &self,
-        messages: &mut [InputMessage<'_>],
+        messages: &mut [InputMessage<'_, '_>],
         flags: MsgFlags,
         cancellable: Option<&Cancellable>,
     ) -> io::Result<usize> {
-        recv::receive_batch(self, messages, flags, cancellable)
+        recv::receive_messages(
+            &self.recv_io(self.wait_for(flags)),
+            messages,
+            flags,
+            cancellable,
+        )
+    }
+
+    /// Receives into `batch`'s buffers, filling them from the front, and returns how many
+    /// were filled; their datagrams are then read in place (see [`ReceiveBatch`]). Each
+    /// buffer gets one datagram, or with receive offload on, several of one sender
+    /// coalesced by the kernel: nothing is copied either way, and nothing is allocated.
+    ///
+    /// Waits as [`receive_messages`](Self::receive_messages) does: a blocking socket for
+    /// the first datagram, then takes what else is queued. Datagrams `receive_messages`
+    /// kept from a coalesced buffer come first, one a buffer.
+    ///
+    /// ```
+    /// use mmsg::{Domain, MsgFlags, ReceiveBatch, Socket, Type};
+    ///
+    /// let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM, None)?;
+    /// a.send(b"first", None)?;
+    /// a.send(b"second", None)?;
+    /// let mut batch = ReceiveBatch::new(8, 1500);
+    /// assert_eq!(b.receive_batch(&mut batch, MsgFlags::empty(), None)?, 2);
+    /// let got: Vec<&[u8]> = batch.datagrams().map(|(_, d)| d).collect();
+    /// assert_eq!(got, [&b"first"[..], &b"second"[..]]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn receive_batch(
+        &self,
+        batch: &mut ReceiveBatch,
+        flags: MsgFlags,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize> {
+        recv::receive_batch(
+            &self.recv_io(self.wait_for(flags)),
+            batch,
+            flags,
+            cancellable,
+        )
     }
 
     /// The conditions among `condition` (plus `ERR`, `HUP`, `NVAL`) that hold now.
@@ -649,65 +696,55 @@ impl Socket {
         condition::wait(self.as_raw_fd(), condition, timeout, cancellable).map(drop)
     }
 
-    // ---- for the engines ----
+    // ---- what the engines are handed ----
+
+    /// How a call with `flags` waits: not at all in non-blocking mode or with
+    /// `MsgFlags::DONTWAIT`, else for readiness bounded by the socket timeout.
+    pub(crate) fn wait_for(&self, flags: MsgFlags) -> Wait {
+        if !self.is_blocking() || flags.contains(MsgFlags::DONTWAIT) {
+            Wait::Never
+        } else {
+            Wait::Idle(self.timeout())
+        }
+    }
+
+    /// What the send engine needs, waiting as `wait` says.
+    pub(crate) fn send_io(&self, wait: Wait) -> SendIo<'_> {
+        SendIo {
+            fd: self.as_raw_fd(),
+            family: self.family,
+            wait,
+            portable: self.portable_path(),
+            gso: &self.gso,
+            scratch: &self.send_scratch,
+            kept: &self.kept_send_error,
+            syscalls: &self.syscalls,
+        }
+    }
+
+    /// What the receive engine needs, waiting as `wait` says.
+    pub(crate) fn recv_io(&self, wait: Wait) -> RecvIo<'_> {
+        RecvIo {
+            fd: self.as_raw_fd(),
+            wait,
+            portable: self.portable_path(),
+            offload: self.receive_offload(),
+            scratch: &self.recv_scratch,
+            gro: &self.gro,
+            kept: &self.kept_receive_error,
+            syscalls: &self.syscalls,
+        }
+    }
+
+    /// Keeps `err` for the next send, if it is the socket's pending error (see `KeptError`).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn keep_send_error(&self, err: io::Error) {
+        self.kept_send_error.keep(err);
+    }
 
     /// One blocking-mode wait for `condition`, bounded by the socket timeout.
-    pub(crate) fn wait(
-        &self,
-        condition: IoCondition,
-        cancellable: Option<&Cancellable>,
-    ) -> io::Result<()> {
+    fn wait(&self, condition: IoCondition, cancellable: Option<&Cancellable>) -> io::Result<()> {
         condition::wait(self.as_raw_fd(), condition, self.timeout(), cancellable).map(drop)
-    }
-
-    pub(crate) fn family(&self) -> libc::c_int {
-        self.family
-    }
-
-    pub(crate) fn send_scratch_lock(&self) -> &Mutex<sys::SendScratch> {
-        &self.send_scratch
-    }
-
-    pub(crate) fn send_scratch(&self) -> MutexGuard<'_, sys::SendScratch> {
-        // The scratch holds no state between calls, so a poisoned lock is still usable.
-        self.send_scratch.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn recv_scratch(&self) -> MutexGuard<'_, sys::RecvScratch> {
-        self.recv_scratch.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn gro(&self) -> MutexGuard<'_, gro::Gro> {
-        // Buffers and segments not yet handed out; a panic elsewhere cannot corrupt them.
-        self.gro.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn take_pending_receive_error(&self) -> Option<io::Error> {
-        self.pending_receive_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-    }
-
-    pub(crate) fn take_pending_send_error(&self) -> Option<io::Error> {
-        self.pending_send_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-    }
-
-    pub(crate) fn set_pending_send_error(&self, err: io::Error) {
-        *self
-            .pending_send_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(err);
-    }
-
-    pub(crate) fn set_pending_receive_error(&self, err: io::Error) {
-        *self
-            .pending_receive_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(err);
     }
 }
 

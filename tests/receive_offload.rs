@@ -134,3 +134,183 @@ fn receive_offload_is_refused_on_unix_sockets() {
     assert!(a.set_receive_offload(true).is_err());
     assert!(!a.receive_offload());
 }
+
+/// Receives one datagram per call with `flags`, into a buffer of `max` bytes.
+fn receive_one(socket: &Socket, flags: MsgFlags, max: usize) -> Vec<u8> {
+    socket.set_timeout(Some(PATIENCE));
+    let mut buf = vec![0u8; max];
+    let n = {
+        let mut v = [IoSliceMut::new(&mut buf)];
+        let mut m = [InputMessage::new(&mut v)];
+        assert_eq!(socket.receive_messages(&mut m, flags, None).unwrap(), 1);
+        m[0].bytes_received
+    };
+    buf.truncate(n);
+    buf
+}
+
+/// The lengths of `count` datagrams received `slots` messages per call.
+fn lengths(socket: &Socket, count: usize, slots: usize) -> Vec<usize> {
+    receive_with_slots(socket, count, slots, 256)
+        .iter()
+        .map(Vec::len)
+        .collect()
+}
+
+#[test]
+fn a_0_byte_datagram_after_a_coalesced_run_is_not_lost() {
+    // A run of 4 x 100 bytes (one segmented send) then a 0-byte datagram, read two
+    // messages a call: the 0-byte one comes out last, with and without offload.
+    for offload in [false, true] {
+        let r = udp4();
+        r.set_receive_offload(offload).unwrap();
+        let to = r.local_address().unwrap();
+        send_batch(&to, &[100; 4]);
+        udp4().send_to(&to, b"", None).unwrap();
+        assert_eq!(
+            lengths(&r, 5, 2),
+            [100, 100, 100, 100, 0],
+            "offload {offload}"
+        );
+        assert_nothing_queued(&r);
+    }
+}
+
+#[test]
+fn a_peek_does_not_consume_kept_segments() {
+    let r = gro_receiver();
+    let bodies = send_batch(&r.local_address().unwrap(), &[64; 4]);
+    assert_eq!(receive_one(&r, MsgFlags::empty(), 256), bodies[0]);
+    // Segment 1 is kept by mmsg now: peeking at it twice leaves it there.
+    assert_eq!(receive_one(&r, MsgFlags::PEEK, 256), bodies[1]);
+    assert_eq!(receive_one(&r, MsgFlags::PEEK, 256), bodies[1]);
+    for body in &bodies[1..] {
+        assert_eq!(&receive_one(&r, MsgFlags::empty(), 256), body);
+    }
+    assert_nothing_queued(&r);
+}
+
+#[test]
+fn a_peek_at_a_new_coalesced_buffer_takes_nothing() {
+    let r = gro_receiver();
+    let bodies = send_batch(&r.local_address().unwrap(), &[64; 4]);
+    assert_eq!(receive_one(&r, MsgFlags::PEEK, 256), bodies[0]);
+    assert_eq!(receive_with_slots(&r, 4, 8, 256), bodies);
+    assert_nothing_queued(&r);
+}
+
+#[test]
+fn turning_receive_offload_off_keeps_the_segments_already_received() {
+    let r = gro_receiver();
+    let bodies = send_batch(&r.local_address().unwrap(), &[200; 4]);
+    assert_eq!(receive_one(&r, MsgFlags::empty(), 512), bodies[0]);
+    r.set_receive_offload(false).unwrap();
+    assert_eq!(receive_with_slots(&r, 3, 2, 512), bodies[1..]);
+    assert_nothing_queued(&r);
+}
+
+/// A receiver blocked with offload on must not hold up another thread's receive on the
+/// same socket: its timeout and its cancellation hold, whatever the first one waits for.
+#[test]
+fn a_blocked_receive_does_not_stall_other_receivers_timeouts_or_cancels() {
+    use std::sync::{mpsc, Arc};
+    use std::time::{Duration, Instant};
+
+    let r = Arc::new(gro_receiver());
+    r.set_timeout(None);
+    // The first receiver waits with no timeout; its thread id says where it is.
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let first = {
+        let r = Arc::clone(&r);
+        std::thread::spawn(move || {
+            tid_tx.send(current_tid()).unwrap();
+            let mut buf = [0u8; 256];
+            let mut v = [IoSliceMut::new(&mut buf)];
+            let mut m = [InputMessage::new(&mut v)];
+            r.receive_messages(&mut m, MsgFlags::empty(), None)
+                .map(|_| m[0].bytes_received)
+        })
+    };
+    wait_until_blocked(tid_rx.recv().unwrap(), "poll");
+
+    // Another receiver, timing out after 200 ms: it must, not wait for the first one.
+    let (done_tx, done_rx) = mpsc::channel();
+    let second = {
+        let r = Arc::clone(&r);
+        let done_tx = done_tx.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            let mut v = [IoSliceMut::new(&mut buf)];
+            let mut m = [InputMessage::new(&mut v)];
+            let started = Instant::now();
+            r.set_timeout(Some(Duration::from_millis(200)));
+            let result = r.receive_messages(&mut m, MsgFlags::empty(), None);
+            done_tx.send((result.map(drop), started.elapsed())).unwrap();
+        })
+    };
+    let (result, took) = done_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a receive with a 200 ms timeout was stuck behind another receiver");
+    assert_eq!(result.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    assert!(took >= Duration::from_millis(200), "{took:?}");
+    second.join().unwrap();
+
+    // And one with no timeout, cancelled from here once it waits.
+    r.set_timeout(None);
+    let c = mmsg::Cancellable::new();
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let third = {
+        let (r, c) = (Arc::clone(&r), c.clone());
+        std::thread::spawn(move || {
+            tid_tx.send(current_tid()).unwrap();
+            let mut buf = [0u8; 64];
+            let mut v = [IoSliceMut::new(&mut buf)];
+            let mut m = [InputMessage::new(&mut v)];
+            let result = r.receive_messages(&mut m, MsgFlags::empty(), Some(&c));
+            done_tx.send((result.map(drop), Duration::ZERO)).unwrap();
+        })
+    };
+    wait_until_blocked(tid_rx.recv().unwrap(), "");
+    c.cancel();
+    let (result, _) = done_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a cancelled receive was stuck behind another receiver");
+    assert!(mmsg::is_cancelled(&result.unwrap_err()));
+    third.join().unwrap();
+
+    // Release the first receiver with a datagram; it gets it whole.
+    send_batch(&r.local_address().unwrap(), &[32]);
+    assert_eq!(first.join().unwrap().unwrap(), 32);
+}
+
+fn current_tid() -> i64 {
+    std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name()?.to_str()?.parse().ok())
+        .expect("thread id from /proc/thread-self")
+}
+
+/// Waits (bounded) until thread `tid` sleeps in the kernel, in a wait channel containing
+/// `channel` (any, where it is empty).
+fn wait_until_blocked(tid: i64, channel: &str) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+        let state = status
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        let wchan = std::fs::read_to_string(format!("/proc/self/task/{tid}/wchan")).unwrap();
+        if state == "S" && wchan.contains(channel) && wchan != "0" {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "thread {tid} never blocked"
+        );
+        std::thread::yield_now();
+    }
+}

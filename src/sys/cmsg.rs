@@ -1,7 +1,8 @@
 //! Encoding control messages to send and parsing those received.
 
+use std::io;
 use std::mem::size_of;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::control::ControlMessage;
 
@@ -29,27 +30,33 @@ pub(crate) fn as_bytes(words: &[u64]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), std::mem::size_of_val(words)) }
 }
 
-/// Writes `messages` into `buf` (zeroed, aligned, at least `control::space(messages)`
-/// bytes) as a control buffer; returns its length in bytes.
-pub(crate) fn encode(buf: &mut [u64], messages: &[ControlMessage<'_>]) -> usize {
+/// Writes `messages` into `buf` (zeroed, aligned) as a control buffer; returns its length
+/// in bytes. Never truncates: where the messages do not all fit, nothing is written and the
+/// answer is an error (the send path sizes `buf` from the same messages, and `validate`
+/// bounds each payload, so this is a safeguard, not a path taken).
+pub(crate) fn encode(buf: &mut [u64], messages: &[ControlMessage<'_>]) -> io::Result<usize> {
     let capacity = std::mem::size_of_val(buf);
+    let needed: usize = messages.iter().map(|m| space(m.data_len())).sum();
+    if needed > capacity || messages.iter().any(|m| m.data_len() > MAX_DATA) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("control messages need {needed} bytes, more than the {capacity} given"),
+        ));
+    }
     let base = buf.as_mut_ptr().cast::<u8>();
     let mut offset = 0;
     for message in messages {
         let data_len = message.data_len();
         let step = space(data_len);
-        if offset + step > capacity {
-            // The caller sized the buffer from the same messages; never reached.
-            break;
-        }
         let (level, kind) = match message {
             ControlMessage::UdpSegment(_) => udp_segment(),
             ControlMessage::Rights(_) => (libc::SOL_SOCKET, libc::SCM_RIGHTS),
             ControlMessage::Raw { level, kind, .. } => (*level, *kind),
         };
         // SAFETY: `offset` is a multiple of the cmsghdr alignment (each step is CMSG_SPACE,
-        // itself aligned, from an 8-byte-aligned base) and `offset + step <= capacity`, so the
-        // header and its `data_len` bytes of data lie inside `buf`.
+        // itself aligned, from an 8-byte-aligned base) and the steps add up to at most
+        // `capacity` (checked above), so the header and its `data_len` bytes of data lie
+        // inside `buf`.
         unsafe {
             let header = base.add(offset).cast::<libc::cmsghdr>();
             (*header).cmsg_len = len(data_len) as _;
@@ -74,7 +81,29 @@ pub(crate) fn encode(buf: &mut [u64], messages: &[ControlMessage<'_>]) -> usize 
         }
         offset += step;
     }
-    offset
+    Ok(offset)
+}
+
+/// The largest payload of one control message mmsg sends: far above any kernel's limit on
+/// ancillary data (Linux's `optmem_max` is 20 KiB by default), low enough that the sizes
+/// computed from it cannot overflow.
+pub(crate) const MAX_DATA: usize = 1 << 20;
+
+/// Takes ownership of the descriptors of the `SCM_RIGHTS` messages in `bytes`, a control
+/// buffer the kernel wrote for this process. The caller hands each buffer's descriptors out
+/// once (`ControlBuffer` records that it did), so each descriptor gets one owner.
+pub(crate) fn adopt_fds(bytes: &[u8]) -> Vec<OwnedFd> {
+    Iter::new(bytes)
+        .filter(|(level, kind, _)| *level == libc::SOL_SOCKET && *kind == libc::SCM_RIGHTS)
+        .flat_map(|(_, _, data)| {
+            data.chunks_exact(size_of::<RawFd>())
+                .map(|c| RawFd::from_ne_bytes(c.try_into().unwrap_or([0xff; 4])))
+        })
+        .filter(|&raw| raw >= 0)
+        // SAFETY: the kernel installed these descriptors in this process when it wrote the
+        // buffer, and nothing else owns them: the caller adopts a buffer's descriptors once.
+        .map(|raw| unsafe { OwnedFd::from_raw_fd(raw) })
+        .collect()
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -4,14 +4,19 @@ pub(crate) mod cmsg;
 mod poll;
 mod recv;
 mod send;
+#[cfg(feature = "tokio")]
+pub(crate) mod tokio;
 mod wake;
 
 use std::io;
 
 pub(crate) use poll::{poll, pollfd};
-pub(crate) use recv::{recv_batch, recv_one, RecvScratch};
+pub(crate) use recv::{recv_batch, recv_buffers, recv_one, BufferScratch, Received, RecvScratch};
 pub(crate) use send::{send_batch, send_one, SendScratch};
 pub(crate) use wake::WakeFd;
+
+/// A socket as the OS names it: a file descriptor here.
+pub(crate) type RawSocket = std::os::fd::RawFd;
 
 /// Whether this OS has `sendmmsg`/`recvmmsg`.
 pub(crate) const HAS_SENDMMSG: bool = cfg!(any(

@@ -106,7 +106,7 @@ fn header<B: Batch + ?Sized>(
     map_v4: bool,
     mapped: &mut Vec<SockAddr>,
     control: &mut [u64],
-) -> (libc::msghdr, usize) {
+) -> io::Result<(libc::msghdr, usize)> {
     let message = batch.message(index);
     // SAFETY: msghdr is plain old data; all zeroes is a valid value (null pointers, no
     // lengths), and zeroing also clears the padding fields some libcs have.
@@ -127,10 +127,10 @@ fn header<B: Batch + ?Sized>(
     if !messages.is_empty() {
         used = cmsg::words(control::space(messages));
         let region = &mut control[..used];
-        header.msg_controllen = cmsg::encode(region, messages) as _;
+        header.msg_controllen = cmsg::encode(region, messages)? as _;
         header.msg_control = region.as_mut_ptr().cast();
     }
-    (header, used)
+    Ok((header, used))
 }
 
 /// Sends message `index` of `batch` with one `sendmsg` (`sendto` where it is one vector
@@ -151,7 +151,7 @@ pub(crate) fn send_one<B: Batch + ?Sized>(
     let bytes = if message.control_messages.is_empty() {
         let mut mapped = Vec::new(); // no capacity: never allocates unless pushed to
         let mut local = None;
-        let (mut header, _) = header(batch, index, false, &mut mapped, &mut []);
+        let (mut header, _) = header(batch, index, false, &mut mapped, &mut [])?;
         if let Some(address) = message.address.filter(|a| map_v4 && a.is_ipv4()) {
             let address: &SockAddr = local.insert(ipv4_mapped(address));
             header.msg_name = address.as_ptr() as *mut libc::c_void;
@@ -204,7 +204,7 @@ fn send_one_with_scratch<B: Batch + ?Sized>(
         map_v4,
         &mut scratch.mapped,
         &mut scratch.control,
-    );
+    )?;
     // SAFETY: every pointer in `header` (address, vectors, control) points into `batch` or
     // `scratch`, both borrowed for this whole call and not moved while the kernel reads
     // them; the lengths beside them are those of the same objects.
@@ -300,7 +300,7 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
         for (run, header) in plan.iter().zip(headers.iter_mut()) {
             if run.points_into_scratch() {
                 let region = &mut control[control_at..control_at + run.control_words];
-                finish(&mut header.msg_hdr, batch, run, iovecs, mapped, region);
+                finish(&mut header.msg_hdr, batch, run, iovecs, mapped, region)?;
             }
             control_at += run.control_words;
         }
@@ -338,7 +338,7 @@ fn finish<B: Batch + ?Sized>(
     iovecs: &[libc::iovec],
     mapped: &mut Vec<SockAddr>,
     control: &mut [u64],
-) {
+) -> io::Result<()> {
     let message = batch.message(run.first);
     if let (true, Some(address)) = (run.mapped, message.address) {
         debug_assert!(mapped.len() < mapped.capacity());
@@ -352,13 +352,14 @@ fn finish<B: Batch + ?Sized>(
         header.msg_iov = vectors.as_ptr() as *mut libc::iovec;
         header.msg_iovlen = vectors.len() as _;
         let segment = [ControlMessage::UdpSegment(run.segment as u16)];
-        header.msg_controllen = cmsg::encode(control, &segment) as _;
+        header.msg_controllen = cmsg::encode(control, &segment)? as _;
     } else if !control.is_empty() {
-        header.msg_controllen = cmsg::encode(control, message.control_messages) as _;
+        header.msg_controllen = cmsg::encode(control, message.control_messages)? as _;
     }
     if !control.is_empty() {
         header.msg_control = control.as_mut_ptr().cast();
     }
+    Ok(())
 }
 
 /// No `sendmmsg` here: the engine never asks (the portable path is forced on).
