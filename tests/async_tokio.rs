@@ -93,3 +93,270 @@ async fn fanout_and_receive_from_over_udp() {
     let (n, _) = receivers[0].receive_from(&mut buf).await.unwrap();
     assert_eq!(&buf[..n], b"last");
 }
+
+/// Four one-message sends over a connected socket to a closed port, on the portable path
+/// (where a refusal met after a message went is kept): what each call returned.
+fn refusals(outcomes: Vec<std::io::Result<usize>>) -> Vec<String> {
+    outcomes
+        .into_iter()
+        .map(|r| match r {
+            Ok(n) => format!("Ok({n})"),
+            Err(e) => format!("Err({:?})", e.kind()),
+        })
+        .collect()
+}
+
+fn connected_to_a_closed_port() -> mmsg::Socket {
+    let closed = udp4();
+    let to = closed.local_address().unwrap();
+    drop(closed);
+    let s = udp4();
+    s.set_portable_path(true);
+    s.connect(&to, None).unwrap();
+    s
+}
+
+#[tokio::test]
+async fn a_kept_error_comes_back_from_the_next_async_call_as_from_the_blocking_one() {
+    let body = payload(4, 10);
+    let v = [IoSlice::new(&body)];
+
+    let blocking = connected_to_a_closed_port();
+    let mut outcomes = Vec::new();
+    for _ in 0..4 {
+        let mut batch = [OutputMessage::new(None, &v); 2];
+        outcomes.push(blocking.send_messages(&mut batch, MsgFlags::empty(), None));
+    }
+    let expected = refusals(outcomes);
+    assert_eq!(
+        expected,
+        [
+            "Ok(1)",
+            "Err(ConnectionRefused)",
+            "Ok(1)",
+            "Err(ConnectionRefused)"
+        ]
+    );
+
+    let s = AsyncSocket::new(connected_to_a_closed_port()).unwrap();
+    let mut outcomes = Vec::new();
+    for _ in 0..4 {
+        let mut batch = [OutputMessage::new(None, &v); 2];
+        outcomes.push(s.send_messages(&mut batch, MsgFlags::empty()).await);
+    }
+    assert_eq!(refusals(outcomes), expected);
+}
+
+#[test]
+fn switching_the_socket_to_blocking_does_not_block_the_runtime() {
+    // The runtime runs on a thread of its own, so that a blocked runtime fails this test
+    // instead of hanging it.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let outcome = runtime.block_on(async {
+            let s = AsyncSocket::new(udp4()).unwrap();
+            let sender = udp4();
+            let to = s.get_ref().local_address().unwrap();
+            // The runtime sees the socket readable; the datagram is then taken behind its
+            // back, by the socket's own (blocking) call: the readiness tokio holds is stale.
+            sender.send_to(&to, b"first", None).unwrap();
+            sender.send_to(&to, b"second", None).unwrap();
+            let mut buf = [0u8; 16];
+            assert_eq!(s.receive_from(&mut buf).await.unwrap().0, 5);
+            s.get_ref().set_blocking(true);
+            s.get_ref().set_timeout(None);
+            assert_eq!(s.get_ref().receive(&mut buf, None).unwrap(), 6);
+            // An async receive must still leave the runtime free: its timeout fires.
+            let waited = tokio::time::timeout(
+                std::time::Duration::from_millis(100),
+                s.receive_from(&mut buf),
+            )
+            .await;
+            assert!(
+                waited.is_err(),
+                "the receive returned {waited:?} with nothing sent"
+            );
+            sender.send_to(&to, b"late", None).unwrap();
+            let (n, _) = s.receive_from(&mut buf).await.unwrap();
+            buf[..n].to_vec()
+        });
+        let _ = done_tx.send(outcome);
+    });
+    let got = done_rx
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("the runtime's thread was blocked by the socket's blocking mode");
+    assert_eq!(got, b"late");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_senders_and_receivers_share_one_socket() {
+    use std::sync::Arc;
+    // Two tasks send numbered datagrams through one socket, two receive from another;
+    // every datagram arrives exactly once, intact.
+    let (a, b) = unix_pair();
+    let (a, b) = (
+        Arc::new(AsyncSocket::new(a).unwrap()),
+        Arc::new(AsyncSocket::new(b).unwrap()),
+    );
+    let per_sender = 500u32;
+    let mut senders = Vec::new();
+    for id in 0..2u32 {
+        let a = Arc::clone(&a);
+        senders.push(tokio::spawn(async move {
+            for chunk in (0..per_sender).collect::<Vec<_>>().chunks(50) {
+                let bodies: Vec<[u8; 8]> = chunk
+                    .iter()
+                    .map(|&i| {
+                        let mut b = [0u8; 8];
+                        b[..4].copy_from_slice(&id.to_be_bytes());
+                        b[4..].copy_from_slice(&i.to_be_bytes());
+                        b
+                    })
+                    .collect();
+                let vectors: Vec<[IoSlice; 1]> = bodies.iter().map(|b| [IoSlice::new(b)]).collect();
+                let mut batch: Vec<OutputMessage> = vectors
+                    .iter()
+                    .map(|v| OutputMessage::new(None, v))
+                    .collect();
+                assert_eq!(
+                    a.send_messages(&mut batch, MsgFlags::empty())
+                        .await
+                        .unwrap(),
+                    chunk.len()
+                );
+            }
+        }));
+    }
+    let total = 2 * per_sender as usize;
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut receivers = Vec::new();
+    for _ in 0..2 {
+        let (b, received) = (Arc::clone(&b), Arc::clone(&received));
+        receivers.push(tokio::spawn(async move {
+            let mut batch = mmsg::ReceiveBatch::new(16, 64);
+            loop {
+                if received.lock().unwrap().len() >= total {
+                    return;
+                }
+                let got =
+                    tokio::time::timeout(PATIENCE, b.receive_batch(&mut batch, MsgFlags::empty()))
+                        .await;
+                match got {
+                    Ok(result) => {
+                        result.unwrap();
+                        let mut all = received.lock().unwrap();
+                        all.extend(batch.datagrams().map(|(_, d)| d.to_vec()));
+                    }
+                    // The other receiver took the last ones.
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while received.lock().unwrap().len() < total {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not everything arrived"
+        );
+        tokio::task::yield_now().await;
+    }
+    for r in receivers {
+        r.abort();
+    }
+    let mut got = received.lock().unwrap().clone();
+    got.sort();
+    let mut expected: Vec<Vec<u8>> = (0..2u32)
+        .flat_map(|id| (0..per_sender).map(move |i| [id.to_be_bytes(), i.to_be_bytes()].concat()))
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_futures_mid_batch_and_the_one_attempt_forms() {
+    // More datagrams than a Unix pair's queue holds: the whole-batch future is dropped
+    // while it waits for room. What went is then a prefix of the batch, intact and in
+    // order, and the socket carries on.
+    let (a, b) = unix_pair();
+    let (a, b) = (AsyncSocket::new(a).unwrap(), AsyncSocket::new(b).unwrap());
+    let bodies: Vec<Vec<u8>> = (0..2000u32).map(|i| i.to_be_bytes().to_vec()).collect();
+    let vectors: Vec<[IoSlice; 1]> = bodies.iter().map(|b| [IoSlice::new(b)]).collect();
+    let mut batch: Vec<OutputMessage> = vectors
+        .iter()
+        .map(|v| OutputMessage::new(None, v))
+        .collect();
+    let dropped = tokio::time::timeout(
+        std::time::Duration::from_millis(50),
+        a.send_messages(&mut batch[..], MsgFlags::empty()),
+    )
+    .await;
+    assert!(dropped.is_err(), "2000 datagrams fit a Unix pair's queue?");
+    let mut received = mmsg::ReceiveBatch::new(64, 16);
+    let mut prefix: Vec<Vec<u8>> = Vec::new();
+    b.readable().await.unwrap();
+    loop {
+        match b.try_receive_batch(&mut received, MsgFlags::empty()) {
+            Ok(_) => prefix.extend(received.datagrams().map(|(_, d)| d.to_vec())),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(!prefix.is_empty() && prefix.len() < bodies.len());
+    assert_eq!(prefix[..], bodies[..prefix.len()]);
+
+    // A receive future dropped before anything came took nothing.
+    let waited = tokio::time::timeout(
+        std::time::Duration::from_millis(20),
+        b.receive_batch(&mut received, MsgFlags::empty()),
+    )
+    .await;
+    assert!(waited.is_err());
+
+    // The one-attempt forms account for every message: a sender task loops over
+    // try_send_messages after writable(), the receiver over receive_batch.
+    let total = bodies.len();
+    let b = std::sync::Arc::new(b);
+    let receiver = {
+        let b = std::sync::Arc::clone(&b);
+        tokio::spawn(async move {
+            let mut got: Vec<Vec<u8>> = Vec::new();
+            let mut received = mmsg::ReceiveBatch::new(64, 16);
+            while got.len() < total {
+                tokio::time::timeout(PATIENCE, b.receive_batch(&mut received, MsgFlags::empty()))
+                    .await
+                    .expect("datagrams stopped coming")
+                    .unwrap();
+                got.extend(received.datagrams().map(|(_, d)| d.to_vec()));
+            }
+            got
+        })
+    };
+    let mut sent = 0;
+    let mut polled = false;
+    while sent < total {
+        if polled {
+            a.writable().await.unwrap();
+            match a.try_send_messages(&mut batch[sent..], MsgFlags::empty()) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+        } else {
+            let rest = &mut batch[sent..];
+            sent += std::future::poll_fn(|cx| a.poll_send_messages(cx, rest, MsgFlags::empty()))
+                .await
+                .unwrap();
+        }
+        polled = !polled;
+    }
+    assert_eq!(sent, total);
+    assert_eq!(receiver.await.unwrap(), bodies);
+}

@@ -341,3 +341,123 @@ fn runs_to_ipv4_destinations_on_a_dual_stack_socket() {
         }
     }
 }
+
+/// Whether a run of `count` equal datagrams from `sender` reaches a receiver with receive
+/// offload on as coalesced buffers (more datagrams than buffers), each byte checked.
+fn still_coalesces(sender: &Socket, count: usize, size: usize) -> bool {
+    let r = udp4();
+    r.as_socket2().set_recv_buffer_size(4 << 20).unwrap();
+    r.set_receive_offload(true).unwrap();
+    r.set_timeout(Some(PATIENCE));
+    let to = r.local_address().unwrap();
+    let bodies: Vec<Vec<u8>> = (0..count).map(|i| payload(i as u64, size)).collect();
+    let vectors: Vec<[IoSlice; 1]> = bodies.iter().map(|b| [IoSlice::new(b)]).collect();
+    let mut batch: Vec<OutputMessage> = vectors
+        .iter()
+        .map(|v| OutputMessage::new(Some(&to), v))
+        .collect();
+    assert_eq!(
+        sender
+            .send_messages(&mut batch, MsgFlags::empty(), None)
+            .unwrap(),
+        count
+    );
+    let mut received = mmsg::ReceiveBatch::new(count, mmsg::ReceiveBatch::OFFLOAD_BUFFER_SIZE);
+    let (mut got, mut buffers) = (Vec::new(), 0);
+    while got.len() < count {
+        r.receive_batch(&mut received, MsgFlags::empty(), None)
+            .unwrap();
+        buffers += received.len();
+        got.extend(received.datagrams().map(|(_, d)| d.to_vec()));
+    }
+    assert_eq!(got, bodies);
+    buffers < count
+}
+
+#[test]
+fn a_bad_destination_does_not_turn_segmentation_offload_off() {
+    let sender = udp4();
+    if sender.portable_path() || !sender.segmentation_offload() {
+        return; // no segmented sends on this path
+    }
+    // Two equal datagrams to port 0: a run, which the kernel refuses (EINVAL) as it
+    // refuses each of them alone. The error is the destination's, not the offload's.
+    let port_zero = addr("127.0.0.1:0");
+    let body = payload(9, 100);
+    let v = [IoSlice::new(&body)];
+    let mut bad = [OutputMessage::new(Some(&port_zero), &v); 2];
+    let err = sender
+        .send_messages(&mut bad, MsgFlags::empty(), None)
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    // The same in a fan-out, to a recipient with port 0 among good ones.
+    let good = udp4();
+    let packets = [[IoSlice::new(&body)], [IoSlice::new(&body)]];
+    let mut recipients = [
+        mmsg::Recipient::new(addr("127.0.0.1:0")),
+        mmsg::Recipient::new(good.local_address().unwrap()),
+    ];
+    assert_eq!(
+        sender
+            .send_fanout(&packets, &mut recipients, MsgFlags::empty(), None)
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        recipients[0].error.as_ref().unwrap().raw_os_error(),
+        Some(libc::EINVAL)
+    );
+    assert_eq!(
+        receive_n(&good, 2, 256)
+            .into_iter()
+            .map(|d| d.0)
+            .collect::<Vec<_>>(),
+        [body.clone(), body.clone()]
+    );
+
+    assert!(
+        sender.segmentation_offload(),
+        "offload was turned off by a bad destination"
+    );
+    assert!(still_coalesces(&sender, 200, 1200));
+}
+
+#[test]
+fn the_first_message_s_vectors_count_against_iov_max() {
+    let sender = udp4();
+    if sender.portable_path() || !sender.segmentation_offload() {
+        return;
+    }
+    let r = udp4();
+    let to = r.local_address().unwrap();
+    // Two equal 1200-byte messages of 600 two-byte vectors each, with gaps between them
+    // (vectors that touch would be merged): one header would need 1200 vectors, more than
+    // IOV_MAX, so they must go as two datagrams.
+    let backing = [payload(1, 2400), payload(2, 2400)];
+    let vectors: Vec<Vec<IoSlice>> = backing
+        .iter()
+        .map(|b| b.chunks(4).map(|c| IoSlice::new(&c[..2])).collect())
+        .collect();
+    let bodies: Vec<Vec<u8>> = vectors
+        .iter()
+        .map(|v| v.iter().flat_map(|s| s.to_vec()).collect())
+        .collect();
+    let mut batch: Vec<OutputMessage> = vectors
+        .iter()
+        .map(|v| OutputMessage::new(Some(&to), v))
+        .collect();
+    assert_eq!(
+        sender
+            .send_messages(&mut batch, MsgFlags::empty(), None)
+            .unwrap(),
+        2
+    );
+    let got: Vec<Vec<u8>> = receive_n(&r, 2, 2048).into_iter().map(|d| d.0).collect();
+    assert_eq!(got, bodies);
+    // 1200-byte segments are still coalesced on this socket.
+    assert!(sender.segmentation_offload());
+    assert!(
+        still_coalesces(&sender, 100, 1200),
+        "1200-byte segments were given up"
+    );
+}

@@ -258,3 +258,47 @@ fn bytes_sent_of_messages_not_sent_is_left_as_it_was() {
     assert!(batch[fit..].iter().all(|m| m.bytes_sent == 777));
     drain_exactly(&b, &all[..fit]);
 }
+
+/// `MsgFlags::DONTWAIT` is "do not block for this one call", on a blocking socket too: an
+/// empty queue answers `WouldBlock` at once, not after the socket timeout, and so does a
+/// full one on send.
+#[test]
+fn dontwait_never_waits_on_a_blocking_socket() {
+    let (a, b) = unix_pair();
+    for s in [&a, &b] {
+        s.set_timeout(Some(PATIENCE));
+        assert!(s.is_blocking());
+    }
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let mut v = [std::io::IoSliceMut::new(&mut buf)];
+    let mut m = [mmsg::InputMessage::new(&mut v)];
+    let err = b
+        .receive_messages(&mut m, MsgFlags::DONTWAIT, None)
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    let mut batch = mmsg::ReceiveBatch::new(2, 16);
+    let err = b
+        .receive_batch(&mut batch, MsgFlags::DONTWAIT, None)
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+
+    // Fill b's queue, then one more with DONTWAIT: nothing sent, WouldBlock.
+    let body = [5u8; 100];
+    let v = [IoSlice::new(&body)];
+    let mut queued = 0;
+    loop {
+        let mut one = [OutputMessage::new(None, &v)];
+        match a.send_messages(&mut one, MsgFlags::DONTWAIT, None) {
+            Ok(1) => queued += 1,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            other => panic!("{other:?}"),
+        }
+        assert!(queued < 100_000, "the queue never filled");
+    }
+    assert!(queued > 0);
+    assert!(started.elapsed() < PATIENCE, "{:?}", started.elapsed());
+    // Everything queued is intact.
+    let got = receive_n(&b, queued, 128);
+    assert!(got.iter().all(|(d, _)| d[..] == body[..]));
+}
