@@ -6,12 +6,8 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use crate::args::{Context, Fail};
-use crate::tally::{Arrival, Tally};
+use crate::tally::{Arrival, Tally, WINDOW};
 use crate::wire::{self, Header};
-
-/// How far ahead of the highest sequence number so far a datagram may be (bounds the
-/// memory a stray or hostile header can make the sink use).
-const WINDOW: u64 = 1 << 24;
 
 pub struct Incoming {
     /// The first header received: the stream every other datagram must belong to.
@@ -22,7 +18,9 @@ pub struct Incoming {
     pub bytes: u64,
     /// Datagrams with no header, or of another stream.
     pub foreign: u64,
-    /// Datagrams of the stream whose length or content is wrong (discarded).
+    /// Datagrams of the stream whose length or content is wrong, or whose sequence number
+    /// is more than [`WINDOW`] ahead of the highest so far or behind the record's window
+    /// (discarded).
     pub corrupt: u64,
     output: Option<(File, PathBuf)>,
 }
@@ -62,16 +60,23 @@ impl Incoming {
         self.datagrams += 1;
         self.bytes += datagram.len() as u64;
         let payload = &datagram[wire::LEN..];
+        // A wild jump ahead is refused here; one within reach may still slide the record's
+        // window, counting what it leaves behind as lost (see tally::WINDOW).
         let reach = self.tally.highest.unwrap_or(0).saturating_add(WINDOW);
         if header.seq > reach || !intact(&header, payload) {
             self.corrupt += 1;
             return Ok(());
         }
-        if self.tally.record(header.seq) == Arrival::New && header.is_file() {
-            if let Some((file, path)) = &self.output {
-                file.write_all_at(payload, header.seq * u64::from(header.chunk))
-                    .runtime_context(|| format!("cannot write {}", path.display()))?;
+        match self.tally.record(header.seq) {
+            Arrival::New if header.is_file() => {
+                if let Some((file, path)) = &self.output {
+                    file.write_all_at(payload, header.seq * u64::from(header.chunk))
+                        .runtime_context(|| format!("cannot write {}", path.display()))?;
+                }
             }
+            Arrival::New | Arrival::Duplicate => {}
+            // Already counted lost: whether it is a duplicate can no longer be told.
+            Arrival::Late => self.corrupt += 1,
         }
         Ok(())
     }

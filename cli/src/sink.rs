@@ -27,7 +27,12 @@ Examples:
   # Count 10 000 datagrams on any IPv6 address, on a port the OS picks:
   mmsg sink --bind [::]:0 --count 10000
 
-The first line of output is `listening on ADDRESS`, with the port that was bound.";
+The first line of output is `listening on ADDRESS`, with the port that was bound.
+
+Loss, duplicates and reordering are tracked exactly over the last 16 777 216 sequence
+numbers, in 2 MiB whatever arrives: a datagram further ahead of the highest number so far,
+or one that comes after falling that far behind, is counted corrupt and discarded; a number
+that falls that far behind without arriving is counted lost.";
 
 /// Arguments of `mmsg sink`.
 #[derive(clap::Args)]

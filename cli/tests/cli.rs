@@ -72,8 +72,13 @@ struct Running {
 
 impl Running {
     fn start(args: &[&str]) -> Running {
-        let mut child = Command::new(BIN)
-            .args(args)
+        let mut command = Command::new(BIN);
+        command.args(args);
+        Running::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Running {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -128,7 +133,27 @@ impl Running {
 fn sink(extra: &[&str]) -> (Running, String) {
     let mut args = vec!["sink", "--bind", "127.0.0.1:0"];
     args.extend_from_slice(extra);
-    let sink = Running::start(&args);
+    listening(Running::start(&args))
+}
+
+/// A sink as [`sink`] starts it, with its address space capped at `mib` MiB by the shell's
+/// `ulimit -v` (and no core dump): an allocation past the cap fails and the sink aborts,
+/// instead of taking the machine's memory.
+fn sink_within(mib: u64, extra: &[&str]) -> (Running, String) {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!(
+            "ulimit -c 0; ulimit -v {} && exec \"$0\" \"$@\"",
+            mib * 1024
+        ))
+        .args([BIN, "sink", "--bind", "127.0.0.1:0"])
+        .args(extra);
+    listening(Running::spawn(command))
+}
+
+/// The sink's address, from its first line.
+fn listening(sink: Running) -> (Running, String) {
     let first = sink.line();
     let address = first
         .strip_prefix("listening on ")
@@ -176,6 +201,13 @@ fn content(len: usize, seed: u64) -> Vec<u8> {
 
 const HEADER: usize = 36;
 const FILE: u8 = 1;
+
+/// Payload byte `i` of generated datagram `seq` (the sender's formula, written out again).
+fn generated_byte(seq: u64, i: usize) -> u8 {
+    let x =
+        seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i as u64).wrapping_mul(0xA24B_AED4_963E_E407);
+    (x >> 56) as u8 ^ (i as u8)
+}
 
 /// A datagram as `mmsg send` makes it: the 36-byte big-endian header, then the payload.
 fn datagram(flags: u8, chunk: u32, seq: u64, total: u64, length: u64, payload: &[u8]) -> Vec<u8> {
@@ -482,6 +514,49 @@ fn the_sink_reports_loss_and_fails_when_a_chunk_never_comes() {
     assert_eq!(written.len(), 250);
     assert_eq!(&written[..100], &data[..100]);
     assert_eq!(&written[200..], &data[200..]);
+}
+
+#[test]
+fn forged_sequence_numbers_cannot_make_the_sink_grow() {
+    // 37-byte generated datagrams (chunk 1), each 2^24 numbers past the one before: a record
+    // kept from 0 to the highest number would grow 2 MiB a datagram, 400 MiB for these; under
+    // a 128 MiB cap such a sink aborts (the bounded one runs in less than 16 MiB).
+    const JUMP: u64 = 1 << 24;
+    const JUMPS: u64 = 200;
+    let forged = |seq: u64| datagram(0, 1, seq, 0, 0, &[generated_byte(seq, 0)]);
+    let (sink, to) = sink_within(
+        128,
+        &["--count", &(JUMPS + 3).to_string(), "--timeout", "30"],
+    );
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for k in 0..=JUMPS {
+        sender.send_to(&forged(k * JUMP), &to).expect("send");
+    }
+    // Further ahead than the window reaches, and behind it: discarded as corrupt.
+    sender
+        .send_to(&forged((JUMPS + 1) * JUMP + 1), &to)
+        .expect("send");
+    sender.send_to(&forged(3), &to).expect("send");
+
+    let (status, report, stderr) = sink.finish();
+    assert_eq!(status.code(), Some(1), "{report}{stderr}");
+    assert!(
+        report.contains("received the datagrams asked for"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("received {} datagrams (", JUMPS + 3)),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "unique {}, lost {}, out of order 0, duplicates 0, corrupt 2, foreign 0",
+            JUMPS + 1,
+            JUMPS * JUMP - JUMPS
+        )),
+        "{report}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
 }
 
 // ---- Ctrl-C ----
