@@ -123,6 +123,25 @@ pub fn seconds(name: &str, seconds: f64) -> Result<Duration, Fail> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// A size in bytes: digits, optionally followed by K, M, G or T (powers of 1024).
+pub fn byte_size(name: &str, text: &str) -> Result<u64, Fail> {
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit: u64 = match &text[digits.len()..] {
+        "" => 1,
+        "K" | "k" => 1 << 10,
+        "M" | "m" => 1 << 20,
+        "G" | "g" => 1 << 30,
+        "T" | "t" => 1 << 40,
+        _ => 0,
+    };
+    match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit)) {
+        Some(bytes) if unit > 0 => Ok(bytes),
+        _ => fail(format!(
+            "{name} '{text}' is not a size (give bytes, or a number with K, M, G or T, e.g. 64G)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +174,19 @@ mod tests {
             seconds("--timeout", 0.5).ok(),
             Some(Duration::from_millis(500))
         );
+    }
+
+    #[test]
+    fn sizes_are_checked() {
+        let size = |text| byte_size("--max-file-size", text).ok();
+        assert_eq!(size("1000"), Some(1000));
+        assert_eq!(size("64G"), Some(64 << 30));
+        assert_eq!(size("3k"), Some(3 << 10));
+        assert_eq!(size("16T"), Some(16 << 40));
+        assert_eq!(size("17179869184T"), None); // 2^64
+        assert_eq!(size("64GB"), None);
+        assert_eq!(size("G"), None);
+        assert_eq!(size("-1"), None);
+        assert_eq!(size(""), None);
     }
 }

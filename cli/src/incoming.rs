@@ -1,5 +1,6 @@
 //! What `mmsg sink` makes of the datagrams it receives: the stream's parameters from the
-//! first header, each datagram checked and counted, file chunks written at their offset.
+//! first datagram that is whole, each datagram checked and counted, file chunks written at
+//! their offset.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -10,7 +11,8 @@ use crate::tally::{Arrival, Tally, WINDOW};
 use crate::wire::{self, Header};
 
 pub struct Incoming {
-    /// The first header received: the stream every other datagram must belong to.
+    /// The header of the first datagram that was whole: the stream every other datagram
+    /// must belong to.
     stream: Option<Header>,
     pub tally: Tally,
     /// Datagrams of the stream, duplicates included, and their bytes (headers included).
@@ -18,6 +20,10 @@ pub struct Incoming {
     pub bytes: u64,
     /// Datagrams with no header, or of another stream.
     pub foreign: u64,
+    /// Of the foreign datagrams, those declaring a file longer than `max_file_size`.
+    pub too_large: u64,
+    /// The longest file this sink takes (--max-file-size).
+    pub max_file_size: u64,
     /// Datagrams of the stream whose length or content is wrong, or whose sequence number
     /// is more than [`WINDOW`] ahead of the highest so far or behind the record's window
     /// (discarded).
@@ -26,13 +32,15 @@ pub struct Incoming {
 }
 
 impl Incoming {
-    pub fn new(output: Option<(File, PathBuf)>) -> Incoming {
+    pub fn new(output: Option<(File, PathBuf)>, max_file_size: u64) -> Incoming {
         Incoming {
             stream: None,
             tally: Tally::default(),
             datagrams: 0,
             bytes: 0,
             foreign: 0,
+            too_large: 0,
+            max_file_size,
             corrupt: 0,
             output,
         }
@@ -49,11 +57,15 @@ impl Incoming {
             self.foreign += 1;
             return Ok(());
         };
-        let stream = match self.stream {
-            Some(stream) => stream,
-            None => self.start(header)?,
-        };
-        if !stream.same_stream(&header) {
+        if header.is_file() && header.length > self.max_file_size {
+            self.too_large += 1;
+            self.foreign += 1;
+            return Ok(());
+        }
+        if self
+            .stream
+            .is_some_and(|stream| !stream.same_stream(&header))
+        {
             self.foreign += 1;
             return Ok(());
         }
@@ -66,6 +78,11 @@ impl Incoming {
         if header.seq > reach || !intact(&header, payload) {
             self.corrupt += 1;
             return Ok(());
+        }
+        if self.stream.is_none() {
+            // Only now: a header whose payload disagrees with it neither names the stream
+            // (shutting the real one out) nor sizes the output.
+            self.start(header)?;
         }
         match self.tally.record(header.seq) {
             Arrival::New if header.is_file() => {
@@ -81,14 +98,15 @@ impl Incoming {
         Ok(())
     }
 
-    /// Takes `header`'s stream as the one to receive; sizes the output file for it.
-    fn start(&mut self, header: Header) -> Result<Header, Fail> {
+    /// Takes `header`'s stream (of a whole datagram, its length at most `max_file_size`) as
+    /// the one to receive; sizes the output file for it.
+    fn start(&mut self, header: Header) -> Result<(), Fail> {
         self.stream = Some(header);
         if let (Some((file, path)), true) = (&self.output, header.is_file()) {
             file.set_len(header.length)
                 .runtime_context(|| format!("cannot write {}", path.display()))?;
         }
-        Ok(header)
+        Ok(())
     }
 
     /// Whether every datagram of a stream of known length arrived.

@@ -50,6 +50,10 @@ pub struct SinkArgs {
     /// Stop after this many seconds with nothing received [default: wait forever]
     #[arg(long, value_name = "S", allow_negative_numbers = true)]
     timeout: Option<f64>,
+    /// The largest file to accept: datagrams declaring a longer one are counted foreign and
+    /// never size the output (K, M, G, T: powers of 1024)
+    #[arg(long, value_name = "BYTES", default_value = "64G")]
+    max_file_size: String,
 }
 
 /// Why receiving stopped.
@@ -70,6 +74,7 @@ pub fn run(args: SinkArgs) -> Result<i32, Fail> {
     if args.count == Some(0) {
         return fail("--count 0 would receive nothing");
     }
+    let max_file_size = args::byte_size("--max-file-size", &args.max_file_size)?;
     let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, None)
         .context(|| "cannot open a UDP socket".into())?;
     // Best effort: the OS may cap it (net.core.rmem_max).
@@ -96,7 +101,7 @@ pub fn run(args: SinkArgs) -> Result<i32, Fail> {
         None => say!("listening on {bind}"),
     }
 
-    let mut incoming = Incoming::new(output);
+    let mut incoming = Incoming::new(output, max_file_size);
     let (end, span) = receive(&socket, &mut incoming, args.count, &cancel)?;
     Ok(report(&incoming, end, span, timeout))
 }
@@ -196,6 +201,13 @@ fn report(incoming: &Incoming, end: End, span: Duration, timeout: Option<Duratio
         incoming.corrupt,
         incoming.foreign
     );
+    if incoming.too_large > 0 {
+        say!(
+            "{} declared a file over --max-file-size ({} bytes): counted foreign",
+            units::count(incoming.too_large, "datagram"),
+            incoming.max_file_size
+        );
+    }
     if let Some((path, length)) = incoming.written() {
         let state = if incoming.complete() {
             "complete"

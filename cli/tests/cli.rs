@@ -559,6 +559,102 @@ fn forged_sequence_numbers_cannot_make_the_sink_grow() {
     assert!(stderr.is_empty(), "{stderr}");
 }
 
+#[test]
+fn a_forged_file_length_neither_sizes_the_output_nor_stops_the_sink() {
+    let input = TempFile::new("forged-length-in");
+    let output = TempFile::new("forged-length-out");
+    let data = content(100_000, 11);
+    std::fs::write(&input.0, &data).expect("write input");
+    let (sink, to) = sink(&["--output", output.path(), "--timeout", "10"]);
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    // Whole first chunks of a 2^62-byte file (no file system takes that length: EFBIG) and
+    // of a 1 TiB one, both over the default --max-file-size of 64 GiB.
+    for length in [1u64 << 62, 1 << 40] {
+        let total = length.div_ceil(1000);
+        let forged = datagram(FILE, 1000, 0, total, length, &[0; 1000]);
+        sender.send_to(&forged, &to).expect("send");
+    }
+    // A length within the bound, but a header alone: it names no stream, sizes nothing.
+    sender
+        .send_to(&datagram(FILE, 1000, 0, 1 << 20, 1000 << 20, &[]), &to)
+        .expect("send");
+    // Then the real copy.
+    let sent = run(&[
+        "send",
+        "--to",
+        &to,
+        "--file",
+        input.path(),
+        "--rate",
+        "20000",
+    ]);
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+
+    let (status, report, stderr) = sink.finish();
+    assert!(status.success(), "{report}{stderr}");
+    assert!(report.contains("stream complete"), "{report}");
+    let chunks = data.len().div_ceil(1200 - HEADER);
+    assert!(
+        report.contains(&format!(
+            "unique {chunks} of {chunks}, lost 0, out of order 0, duplicates 0, corrupt 1, foreign 2"
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "2 datagrams declared a file over --max-file-size (68719476736 bytes): counted foreign"
+        ),
+        "{report}"
+    );
+    let written = std::fs::metadata(&output.0).expect("output").len();
+    assert_eq!(written, data.len() as u64);
+    assert!(
+        std::fs::read(&output.0).expect("output") == data,
+        "the copy differs"
+    );
+}
+
+#[test]
+fn max_file_size_bounds_the_file_a_sink_takes() {
+    let input = TempFile::new("max-file-size-in");
+    let output = TempFile::new("max-file-size-out");
+    std::fs::write(&input.0, content(100_000, 12)).expect("write input");
+    let chunks = 100_000usize.div_ceil(1200 - HEADER);
+    let (sink, to) = sink(&[
+        "--output",
+        output.path(),
+        "--max-file-size",
+        "64K",
+        "--count",
+        &chunks.to_string(),
+        "--timeout",
+        "10",
+    ]);
+    let sent = run(&[
+        "send",
+        "--to",
+        &to,
+        "--file",
+        input.path(),
+        "--rate",
+        "20000",
+    ]);
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let (status, report, stderr) = sink.finish();
+    assert_eq!(status.code(), Some(1), "{report}{stderr}");
+    assert!(
+        report.contains(&format!("corrupt 0, foreign {chunks}")),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "{chunks} datagrams declared a file over --max-file-size (65536 bytes)"
+        )),
+        "{report}"
+    );
+    assert_eq!(std::fs::metadata(&output.0).expect("output").len(), 0);
+}
+
 // ---- Ctrl-C ----
 
 #[test]
@@ -682,6 +778,10 @@ fn bad_input_is_one_line_on_stderr_and_exit_status_2() {
             "cannot write",
         ),
         (vec!["sink", "--bind", "nowhere"], "cannot parse address"),
+        (
+            vec!["sink", "--bind", "127.0.0.1:0", "--max-file-size", "12Q"],
+            "not a size",
+        ),
         (vec!["demo", "--seconds", "0"], "not a duration"),
         (vec!["demo", "--receivers", "0"], "--receivers 0"),
     ];
@@ -742,7 +842,13 @@ fn every_command_has_help_with_examples() {
         assert!(send.contains(option), "{option}: {send}");
     }
     let sink = text(&run(&["sink", "--help"]).stdout);
-    for option in ["--bind", "--output", "--count", "--timeout"] {
+    for option in [
+        "--bind",
+        "--output",
+        "--count",
+        "--timeout",
+        "--max-file-size",
+    ] {
         assert!(sink.contains(option), "{option}: {sink}");
     }
 }
