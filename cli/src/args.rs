@@ -1,7 +1,10 @@
 //! Checking what the user typed, with one-line errors.
 
 use std::fmt::Display;
+use std::fs::{File, OpenOptions};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::time::Duration;
 
 /// Exit status for bad input (as clap uses for usage errors).
@@ -121,6 +124,36 @@ pub fn seconds(name: &str, seconds: f64) -> Result<Duration, Fail> {
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Opens `path` with `options` (`doing`: "read" or "write", for the error) if it is a
+/// regular file, or does not exist yet and `options` create it. Anything else is refused
+/// with one line, and never waited for: opening a FIFO blocks until its other end is
+/// opened, forever if nobody does, and no timeout of ours applies to open().
+pub fn regular_file(path: &Path, options: &mut OpenOptions, doing: &str) -> Result<File, Fail> {
+    let refuse = || {
+        fail(format!(
+            "cannot {doing} {}: not a regular file",
+            path.display()
+        ))
+    };
+    // Looked at first, so that a device is not even opened (opening some has effects).
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return refuse();
+    }
+    // Should the path have become a FIFO since, O_NONBLOCK makes open() return at once
+    // (or fail) instead of waiting; on a regular file it changes nothing.
+    let file = options
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .context(|| format!("cannot {doing} {}", path.display()))?;
+    let metadata = file
+        .metadata()
+        .context(|| format!("cannot {doing} {}", path.display()))?;
+    if !metadata.is_file() {
+        return refuse();
+    }
+    Ok(file)
 }
 
 /// A size in bytes: digits, optionally followed by K, M, G or T (powers of 1024).

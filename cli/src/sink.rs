@@ -1,7 +1,7 @@
 //! `mmsg sink`: receives numbered datagrams in batches, reports rate, loss and reordering,
 //! and rebuilds a file that was sent.
 
-use std::fs::File;
+use std::fs::OpenOptions;
 use std::io::{self, IoSliceMut};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -41,7 +41,8 @@ pub struct SinkArgs {
     /// Address to receive on, HOST:PORT (port 0: one the OS picks, printed on start)
     #[arg(long, value_name = "ADDR")]
     bind: String,
-    /// Write the file that was sent here (chunks go to their offset, whatever their order)
+    /// Write the file that was sent here, a regular file (chunks go to their offset, whatever
+    /// their order)
     #[arg(long, value_name = "PATH")]
     output: Option<PathBuf>,
     /// Stop after this many datagrams
@@ -86,7 +87,11 @@ pub fn run(args: SinkArgs) -> Result<i32, Fail> {
     // After binding, so that a sink that cannot start leaves an existing file alone.
     let output = match &args.output {
         Some(path) => {
-            let file = File::create(path).context(|| format!("cannot write {}", path.display()))?;
+            let mut options = OpenOptions::new();
+            let file = args::regular_file(path, options.write(true).create(true), "write")?;
+            // Emptied only once it is known to be a regular file.
+            file.set_len(0)
+                .context(|| format!("cannot write {}", path.display()))?;
             Some((file, path.clone()))
         }
         None => None,

@@ -18,8 +18,12 @@ const PATIENCE: Duration = Duration::from_secs(60);
 // ---- running the binary ----
 
 /// Waits for `child` with a deadline (killing it and failing the test past it).
-fn finish(mut child: Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + PATIENCE;
+fn finish(child: Child) -> std::process::ExitStatus {
+    finish_within(child, PATIENCE)
+}
+
+fn finish_within(mut child: Child, patience: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + patience;
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
             return status;
@@ -27,7 +31,7 @@ fn finish(mut child: Child) -> std::process::ExitStatus {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("mmsg did not finish within {PATIENCE:?}");
+            panic!("mmsg did not finish within {patience:?}");
         }
         thread::sleep(Duration::from_millis(10));
     }
@@ -35,6 +39,10 @@ fn finish(mut child: Child) -> std::process::ExitStatus {
 
 /// Runs `mmsg args...` to the end, with a deadline.
 fn run(args: &[&str]) -> Output {
+    run_within(args, PATIENCE)
+}
+
+fn run_within(args: &[&str], patience: Duration) -> Output {
     let mut child = Command::new(BIN)
         .args(args)
         .stdout(Stdio::piped())
@@ -43,7 +51,7 @@ fn run(args: &[&str]) -> Output {
         .expect("spawn mmsg");
     let stdout = drain(child.stdout.take().expect("stdout"));
     let stderr = drain(child.stderr.take().expect("stderr"));
-    let status = finish(child);
+    let status = finish_within(child, patience);
     Output {
         status,
         stdout: stdout.join().expect("stdout reader"),
@@ -810,6 +818,42 @@ fn bad_input_is_one_line_on_stderr_and_exit_status_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn a_fifo_is_refused_at_once_instead_of_waited_on() {
+    // Nobody opens the other end: opening it for reading or writing would wait forever.
+    let fifo = TempFile::new("fifo");
+    let made = Command::new("mkfifo")
+        .arg(&fifo.0)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success());
+    for args in [
+        &["send", "--to", "127.0.0.1:9", "--file", fifo.path()][..],
+        &[
+            "sink",
+            "--bind",
+            "127.0.0.1:0",
+            "--output",
+            fifo.path(),
+            "--timeout",
+            "1",
+        ],
+    ] {
+        let out = run_within(args, Duration::from_secs(10));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("mmsg: error: cannot ")
+                && stderr.contains(&format!("{}: not a regular file", fifo.path())),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+    }
+    let left = std::fs::symlink_metadata(&fifo.0).expect("the FIFO is still there");
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&left.file_type()));
 }
 
 #[test]
