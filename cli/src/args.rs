@@ -1,7 +1,10 @@
 //! Checking what the user typed, with one-line errors.
 
 use std::fmt::Display;
+use std::fs::{File, OpenOptions};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::time::Duration;
 
 /// Exit status for bad input (as clap uses for usage errors).
@@ -123,6 +126,55 @@ pub fn seconds(name: &str, seconds: f64) -> Result<Duration, Fail> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// Opens `path` with `options` (`doing`: "read" or "write", for the error) if it is a
+/// regular file, or does not exist yet and `options` create it. Anything else is refused
+/// with one line, and never waited for: opening a FIFO blocks until its other end is
+/// opened, forever if nobody does, and no timeout of ours applies to open().
+pub fn regular_file(path: &Path, options: &mut OpenOptions, doing: &str) -> Result<File, Fail> {
+    let refuse = || {
+        fail(format!(
+            "cannot {doing} {}: not a regular file",
+            path.display()
+        ))
+    };
+    // Looked at first, so that a device is not even opened (opening some has effects).
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return refuse();
+    }
+    // Should the path have become a FIFO since, O_NONBLOCK makes open() return at once
+    // (or fail) instead of waiting; on a regular file it changes nothing.
+    let file = options
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .context(|| format!("cannot {doing} {}", path.display()))?;
+    let metadata = file
+        .metadata()
+        .context(|| format!("cannot {doing} {}", path.display()))?;
+    if !metadata.is_file() {
+        return refuse();
+    }
+    Ok(file)
+}
+
+/// A size in bytes: digits, optionally followed by K, M, G or T (powers of 1024).
+pub fn byte_size(name: &str, text: &str) -> Result<u64, Fail> {
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit: u64 = match &text[digits.len()..] {
+        "" => 1,
+        "K" | "k" => 1 << 10,
+        "M" | "m" => 1 << 20,
+        "G" | "g" => 1 << 30,
+        "T" | "t" => 1 << 40,
+        _ => 0,
+    };
+    match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit)) {
+        Some(bytes) if unit > 0 => Ok(bytes),
+        _ => fail(format!(
+            "{name} '{text}' is not a size (give bytes, or a number with K, M, G or T, e.g. 64G)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +207,19 @@ mod tests {
             seconds("--timeout", 0.5).ok(),
             Some(Duration::from_millis(500))
         );
+    }
+
+    #[test]
+    fn sizes_are_checked() {
+        let size = |text| byte_size("--max-file-size", text).ok();
+        assert_eq!(size("1000"), Some(1000));
+        assert_eq!(size("64G"), Some(64 << 30));
+        assert_eq!(size("3k"), Some(3 << 10));
+        assert_eq!(size("16T"), Some(16 << 40));
+        assert_eq!(size("17179869184T"), None); // 2^64
+        assert_eq!(size("64GB"), None);
+        assert_eq!(size("G"), None);
+        assert_eq!(size("-1"), None);
+        assert_eq!(size(""), None);
     }
 }

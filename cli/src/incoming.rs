@@ -1,20 +1,18 @@
 //! What `mmsg sink` makes of the datagrams it receives: the stream's parameters from the
-//! first header, each datagram checked and counted, file chunks written at their offset.
+//! first datagram that is whole, each datagram checked and counted, file chunks written at
+//! their offset.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use crate::args::{Context, Fail};
-use crate::tally::{Arrival, Tally};
+use crate::tally::{Arrival, Tally, WINDOW};
 use crate::wire::{self, Header};
 
-/// How far ahead of the highest sequence number so far a datagram may be (bounds the
-/// memory a stray or hostile header can make the sink use).
-const WINDOW: u64 = 1 << 24;
-
 pub struct Incoming {
-    /// The first header received: the stream every other datagram must belong to.
+    /// The header of the first datagram that was whole: the stream every other datagram
+    /// must belong to.
     stream: Option<Header>,
     pub tally: Tally,
     /// Datagrams of the stream, duplicates included, and their bytes (headers included).
@@ -22,19 +20,27 @@ pub struct Incoming {
     pub bytes: u64,
     /// Datagrams with no header, or of another stream.
     pub foreign: u64,
-    /// Datagrams of the stream whose length or content is wrong (discarded).
+    /// Of the foreign datagrams, those declaring a file longer than `max_file_size`.
+    pub too_large: u64,
+    /// The longest file this sink takes (--max-file-size).
+    pub max_file_size: u64,
+    /// Datagrams of the stream whose length or content is wrong, or whose sequence number
+    /// is more than [`WINDOW`] ahead of the highest so far or behind the record's window
+    /// (discarded).
     pub corrupt: u64,
     output: Option<(File, PathBuf)>,
 }
 
 impl Incoming {
-    pub fn new(output: Option<(File, PathBuf)>) -> Incoming {
+    pub fn new(output: Option<(File, PathBuf)>, max_file_size: u64) -> Incoming {
         Incoming {
             stream: None,
             tally: Tally::default(),
             datagrams: 0,
             bytes: 0,
             foreign: 0,
+            too_large: 0,
+            max_file_size,
             corrupt: 0,
             output,
         }
@@ -51,39 +57,56 @@ impl Incoming {
             self.foreign += 1;
             return Ok(());
         };
-        let stream = match self.stream {
-            Some(stream) => stream,
-            None => self.start(header)?,
-        };
-        if !stream.same_stream(&header) {
+        if header.is_file() && header.length > self.max_file_size {
+            self.too_large += 1;
+            self.foreign += 1;
+            return Ok(());
+        }
+        if self
+            .stream
+            .is_some_and(|stream| !stream.same_stream(&header))
+        {
             self.foreign += 1;
             return Ok(());
         }
         self.datagrams += 1;
         self.bytes += datagram.len() as u64;
         let payload = &datagram[wire::LEN..];
+        // A wild jump ahead is refused here; one within reach may still slide the record's
+        // window, counting what it leaves behind as lost (see tally::WINDOW).
         let reach = self.tally.highest.unwrap_or(0).saturating_add(WINDOW);
         if header.seq > reach || !intact(&header, payload) {
             self.corrupt += 1;
             return Ok(());
         }
-        if self.tally.record(header.seq) == Arrival::New && header.is_file() {
-            if let Some((file, path)) = &self.output {
-                file.write_all_at(payload, header.seq * u64::from(header.chunk))
-                    .runtime_context(|| format!("cannot write {}", path.display()))?;
+        if self.stream.is_none() {
+            // Only now: a header whose payload disagrees with it neither names the stream
+            // (shutting the real one out) nor sizes the output.
+            self.start(header)?;
+        }
+        match self.tally.record(header.seq) {
+            Arrival::New if header.is_file() => {
+                if let Some((file, path)) = &self.output {
+                    file.write_all_at(payload, header.seq * u64::from(header.chunk))
+                        .runtime_context(|| format!("cannot write {}", path.display()))?;
+                }
             }
+            Arrival::New | Arrival::Duplicate => {}
+            // Already counted lost: whether it is a duplicate can no longer be told.
+            Arrival::Late => self.corrupt += 1,
         }
         Ok(())
     }
 
-    /// Takes `header`'s stream as the one to receive; sizes the output file for it.
-    fn start(&mut self, header: Header) -> Result<Header, Fail> {
+    /// Takes `header`'s stream (of a whole datagram, its length at most `max_file_size`) as
+    /// the one to receive; sizes the output file for it.
+    fn start(&mut self, header: Header) -> Result<(), Fail> {
         self.stream = Some(header);
         if let (Some((file, path)), true) = (&self.output, header.is_file()) {
             file.set_len(header.length)
                 .runtime_context(|| format!("cannot write {}", path.display()))?;
         }
-        Ok(header)
+        Ok(())
     }
 
     /// Whether every datagram of a stream of known length arrived.

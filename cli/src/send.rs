@@ -40,7 +40,7 @@ pub struct SendArgs {
     /// Where to send: HOST:PORT, or several separated by commas (each gets the whole stream)
     #[arg(long, value_name = "ADDR[,ADDR...]")]
     to: String,
-    /// Send this file, cut into datagrams
+    /// Send this file (a regular file), cut into datagrams
     #[arg(long, value_name = "PATH", conflicts_with_all = ["generate", "count"])]
     file: Option<PathBuf>,
     /// Send generated data (the default without --file)

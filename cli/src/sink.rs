@@ -1,7 +1,7 @@
 //! `mmsg sink`: receives numbered datagrams in batches, reports rate, loss and reordering,
 //! and rebuilds a file that was sent.
 
-use std::fs::File;
+use std::fs::OpenOptions;
 use std::io::{self, IoSliceMut};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -27,7 +27,12 @@ Examples:
   # Count 10 000 datagrams on any IPv6 address, on a port the OS picks:
   mmsg sink --bind [::]:0 --count 10000
 
-The first line of output is `listening on ADDRESS`, with the port that was bound.";
+The first line of output is `listening on ADDRESS`, with the port that was bound.
+
+Loss, duplicates and reordering are tracked exactly over the last 16 777 216 sequence
+numbers, in 2 MiB whatever arrives: a datagram further ahead of the highest number so far,
+or one that comes after falling that far behind, is counted corrupt and discarded; a number
+that falls that far behind without arriving is counted lost.";
 
 /// Arguments of `mmsg sink`.
 #[derive(clap::Args)]
@@ -36,7 +41,8 @@ pub struct SinkArgs {
     /// Address to receive on, HOST:PORT (port 0: one the OS picks, printed on start)
     #[arg(long, value_name = "ADDR")]
     bind: String,
-    /// Write the file that was sent here (chunks go to their offset, whatever their order)
+    /// Write the file that was sent here, a regular file (chunks go to their offset, whatever
+    /// their order)
     #[arg(long, value_name = "PATH")]
     output: Option<PathBuf>,
     /// Stop after this many datagrams
@@ -45,6 +51,10 @@ pub struct SinkArgs {
     /// Stop after this many seconds with nothing received [default: wait forever]
     #[arg(long, value_name = "S", allow_negative_numbers = true)]
     timeout: Option<f64>,
+    /// The largest file to accept: datagrams declaring a longer one are counted foreign and
+    /// never size the output (K, M, G, T: powers of 1024)
+    #[arg(long, value_name = "BYTES", default_value = "64G")]
+    max_file_size: String,
 }
 
 /// Why receiving stopped.
@@ -65,6 +75,7 @@ pub fn run(args: SinkArgs) -> Result<i32, Fail> {
     if args.count == Some(0) {
         return fail("--count 0 would receive nothing");
     }
+    let max_file_size = args::byte_size("--max-file-size", &args.max_file_size)?;
     let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, None)
         .context(|| "cannot open a UDP socket".into())?;
     // Best effort: the OS may cap it (net.core.rmem_max).
@@ -76,7 +87,11 @@ pub fn run(args: SinkArgs) -> Result<i32, Fail> {
     // After binding, so that a sink that cannot start leaves an existing file alone.
     let output = match &args.output {
         Some(path) => {
-            let file = File::create(path).context(|| format!("cannot write {}", path.display()))?;
+            let mut options = OpenOptions::new();
+            let file = args::regular_file(path, options.write(true).create(true), "write")?;
+            // Emptied only once it is known to be a regular file.
+            file.set_len(0)
+                .context(|| format!("cannot write {}", path.display()))?;
             Some((file, path.clone()))
         }
         None => None,
@@ -91,7 +106,7 @@ pub fn run(args: SinkArgs) -> Result<i32, Fail> {
         None => say!("listening on {bind}"),
     }
 
-    let mut incoming = Incoming::new(output);
+    let mut incoming = Incoming::new(output, max_file_size);
     let (end, span) = receive(&socket, &mut incoming, args.count, &cancel)?;
     Ok(report(&incoming, end, span, timeout))
 }
@@ -191,6 +206,13 @@ fn report(incoming: &Incoming, end: End, span: Duration, timeout: Option<Duratio
         incoming.corrupt,
         incoming.foreign
     );
+    if incoming.too_large > 0 {
+        say!(
+            "{} declared a file over --max-file-size ({} bytes): counted foreign",
+            units::count(incoming.too_large, "datagram"),
+            incoming.max_file_size
+        );
+    }
     if let Some((path, length)) = incoming.written() {
         let state = if incoming.complete() {
             "complete"

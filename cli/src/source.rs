@@ -1,11 +1,11 @@
 //! What `mmsg send` sends: a file cut into chunks, or generated data.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::args::{fail, Context, Fail};
+use crate::args::{self, Context, Fail};
 use crate::wire::{self, Header};
 
 pub enum Source {
@@ -21,11 +21,8 @@ pub enum Source {
 impl Source {
     pub fn file(path: &Path) -> Result<Source, Fail> {
         let shown = path.display();
-        let file = File::open(path).context(|| format!("cannot read {shown}"))?;
+        let file = args::regular_file(path, OpenOptions::new().read(true), "read")?;
         let metadata = file.metadata().context(|| format!("cannot read {shown}"))?;
-        if !metadata.is_file() {
-            return fail(format!("cannot read {shown}: not a regular file"));
-        }
         Ok(Source::File {
             file,
             path: path.to_path_buf(),

@@ -177,6 +177,72 @@ fn unknown_senders_and_workloads_are_one_line_errors() {
     }
 }
 
+#[test]
+fn counts_batches_and_receivers_past_their_bounds_are_one_line_errors() {
+    let cell = ["--workload", "mixed", "--sender", "std", "--repeat", "1"];
+    for (extra, why) in [
+        (
+            &["--count", "18446744073709551615"][..],
+            "--count 18446744073709551615 is above",
+        ),
+        (&["--count", "1000001"], "--count 1000001 is above 1000000"),
+        (
+            &["--count", "1000", "--batch", "4294967295"],
+            "--batch 4294967295 is above",
+        ),
+        (
+            &["--count", "1000", "--batch", "1025"],
+            "--batch 1025 is above 1024",
+        ),
+        (
+            &["--count", "1000", "--dests", "18446744073709551615"],
+            "--dests 18446744073709551615 is above",
+        ),
+        (
+            &["--count", "1000", "--dests", "1025"],
+            "--dests 1025 is above 1024",
+        ),
+    ] {
+        for workload in ["mixed", "fanout"] {
+            let mut args = cell.to_vec();
+            args[1] = workload;
+            args.extend_from_slice(extra);
+            let out = bench(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+            assert!(stderr.starts_with("mmsg: error: "), "{args:?}: {stderr}");
+            assert!(stderr.contains(why), "{args:?}: {stderr}");
+            assert!(out.stdout.is_empty(), "{args:?}");
+        }
+    }
+    // The grid is bounded the same way.
+    let out = bench(&["--count", "18446744073709551615"]);
+    assert_eq!(out.status.code(), Some(2));
+    // The bounds themselves are allowed.
+    let out = bench(&[
+        "--workload",
+        "fanout",
+        "--sender",
+        "std",
+        "--count",
+        "2048",
+        "--dests",
+        "2",
+        "--batch",
+        "1024",
+        "--repeat",
+        "1",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"batch\":1024"));
+}
+
 #[cfg(not(feature = "peers"))]
 #[test]
 fn the_c_peers_left_out_of_a_build_say_how_to_get_them() {

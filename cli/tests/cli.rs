@@ -18,8 +18,12 @@ const PATIENCE: Duration = Duration::from_secs(60);
 // ---- running the binary ----
 
 /// Waits for `child` with a deadline (killing it and failing the test past it).
-fn finish(mut child: Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + PATIENCE;
+fn finish(child: Child) -> std::process::ExitStatus {
+    finish_within(child, PATIENCE)
+}
+
+fn finish_within(mut child: Child, patience: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + patience;
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
             return status;
@@ -27,7 +31,7 @@ fn finish(mut child: Child) -> std::process::ExitStatus {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("mmsg did not finish within {PATIENCE:?}");
+            panic!("mmsg did not finish within {patience:?}");
         }
         thread::sleep(Duration::from_millis(10));
     }
@@ -35,6 +39,10 @@ fn finish(mut child: Child) -> std::process::ExitStatus {
 
 /// Runs `mmsg args...` to the end, with a deadline.
 fn run(args: &[&str]) -> Output {
+    run_within(args, PATIENCE)
+}
+
+fn run_within(args: &[&str], patience: Duration) -> Output {
     let mut child = Command::new(BIN)
         .args(args)
         .stdout(Stdio::piped())
@@ -43,7 +51,7 @@ fn run(args: &[&str]) -> Output {
         .expect("spawn mmsg");
     let stdout = drain(child.stdout.take().expect("stdout"));
     let stderr = drain(child.stderr.take().expect("stderr"));
-    let status = finish(child);
+    let status = finish_within(child, patience);
     Output {
         status,
         stdout: stdout.join().expect("stdout reader"),
@@ -72,8 +80,13 @@ struct Running {
 
 impl Running {
     fn start(args: &[&str]) -> Running {
-        let mut child = Command::new(BIN)
-            .args(args)
+        let mut command = Command::new(BIN);
+        command.args(args);
+        Running::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Running {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -128,7 +141,27 @@ impl Running {
 fn sink(extra: &[&str]) -> (Running, String) {
     let mut args = vec!["sink", "--bind", "127.0.0.1:0"];
     args.extend_from_slice(extra);
-    let sink = Running::start(&args);
+    listening(Running::start(&args))
+}
+
+/// A sink as [`sink`] starts it, with its address space capped at `mib` MiB by the shell's
+/// `ulimit -v` (and no core dump): an allocation past the cap fails and the sink aborts,
+/// instead of taking the machine's memory.
+fn sink_within(mib: u64, extra: &[&str]) -> (Running, String) {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!(
+            "ulimit -c 0; ulimit -v {} && exec \"$0\" \"$@\"",
+            mib * 1024
+        ))
+        .args([BIN, "sink", "--bind", "127.0.0.1:0"])
+        .args(extra);
+    listening(Running::spawn(command))
+}
+
+/// The sink's address, from its first line.
+fn listening(sink: Running) -> (Running, String) {
     let first = sink.line();
     let address = first
         .strip_prefix("listening on ")
@@ -176,6 +209,13 @@ fn content(len: usize, seed: u64) -> Vec<u8> {
 
 const HEADER: usize = 36;
 const FILE: u8 = 1;
+
+/// Payload byte `i` of generated datagram `seq` (the sender's formula, written out again).
+fn generated_byte(seq: u64, i: usize) -> u8 {
+    let x =
+        seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i as u64).wrapping_mul(0xA24B_AED4_963E_E407);
+    (x >> 56) as u8 ^ (i as u8)
+}
 
 /// A datagram as `mmsg send` makes it: the 36-byte big-endian header, then the payload.
 fn datagram(flags: u8, chunk: u32, seq: u64, total: u64, length: u64, payload: &[u8]) -> Vec<u8> {
@@ -484,6 +524,145 @@ fn the_sink_reports_loss_and_fails_when_a_chunk_never_comes() {
     assert_eq!(&written[200..], &data[200..]);
 }
 
+#[test]
+fn forged_sequence_numbers_cannot_make_the_sink_grow() {
+    // 37-byte generated datagrams (chunk 1), each 2^24 numbers past the one before: a record
+    // kept from 0 to the highest number would grow 2 MiB a datagram, 400 MiB for these; under
+    // a 128 MiB cap such a sink aborts (the bounded one runs in less than 16 MiB).
+    const JUMP: u64 = 1 << 24;
+    const JUMPS: u64 = 200;
+    let forged = |seq: u64| datagram(0, 1, seq, 0, 0, &[generated_byte(seq, 0)]);
+    let (sink, to) = sink_within(
+        128,
+        &["--count", &(JUMPS + 3).to_string(), "--timeout", "30"],
+    );
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for k in 0..=JUMPS {
+        sender.send_to(&forged(k * JUMP), &to).expect("send");
+    }
+    // Further ahead than the window reaches, and behind it: discarded as corrupt.
+    sender
+        .send_to(&forged((JUMPS + 1) * JUMP + 1), &to)
+        .expect("send");
+    sender.send_to(&forged(3), &to).expect("send");
+
+    let (status, report, stderr) = sink.finish();
+    assert_eq!(status.code(), Some(1), "{report}{stderr}");
+    assert!(
+        report.contains("received the datagrams asked for"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("received {} datagrams (", JUMPS + 3)),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "unique {}, lost {}, out of order 0, duplicates 0, corrupt 2, foreign 0",
+            JUMPS + 1,
+            JUMPS * JUMP - JUMPS
+        )),
+        "{report}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn a_forged_file_length_neither_sizes_the_output_nor_stops_the_sink() {
+    let input = TempFile::new("forged-length-in");
+    let output = TempFile::new("forged-length-out");
+    let data = content(100_000, 11);
+    std::fs::write(&input.0, &data).expect("write input");
+    let (sink, to) = sink(&["--output", output.path(), "--timeout", "10"]);
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    // Whole first chunks of a 2^62-byte file (no file system takes that length: EFBIG) and
+    // of a 1 TiB one, both over the default --max-file-size of 64 GiB.
+    for length in [1u64 << 62, 1 << 40] {
+        let total = length.div_ceil(1000);
+        let forged = datagram(FILE, 1000, 0, total, length, &[0; 1000]);
+        sender.send_to(&forged, &to).expect("send");
+    }
+    // A length within the bound, but a header alone: it names no stream, sizes nothing.
+    sender
+        .send_to(&datagram(FILE, 1000, 0, 1 << 20, 1000 << 20, &[]), &to)
+        .expect("send");
+    // Then the real copy.
+    let sent = run(&[
+        "send",
+        "--to",
+        &to,
+        "--file",
+        input.path(),
+        "--rate",
+        "20000",
+    ]);
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+
+    let (status, report, stderr) = sink.finish();
+    assert!(status.success(), "{report}{stderr}");
+    assert!(report.contains("stream complete"), "{report}");
+    let chunks = data.len().div_ceil(1200 - HEADER);
+    assert!(
+        report.contains(&format!(
+            "unique {chunks} of {chunks}, lost 0, out of order 0, duplicates 0, corrupt 1, foreign 2"
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "2 datagrams declared a file over --max-file-size (68719476736 bytes): counted foreign"
+        ),
+        "{report}"
+    );
+    let written = std::fs::metadata(&output.0).expect("output").len();
+    assert_eq!(written, data.len() as u64);
+    assert!(
+        std::fs::read(&output.0).expect("output") == data,
+        "the copy differs"
+    );
+}
+
+#[test]
+fn max_file_size_bounds_the_file_a_sink_takes() {
+    let input = TempFile::new("max-file-size-in");
+    let output = TempFile::new("max-file-size-out");
+    std::fs::write(&input.0, content(100_000, 12)).expect("write input");
+    let chunks = 100_000usize.div_ceil(1200 - HEADER);
+    let (sink, to) = sink(&[
+        "--output",
+        output.path(),
+        "--max-file-size",
+        "64K",
+        "--count",
+        &chunks.to_string(),
+        "--timeout",
+        "10",
+    ]);
+    let sent = run(&[
+        "send",
+        "--to",
+        &to,
+        "--file",
+        input.path(),
+        "--rate",
+        "20000",
+    ]);
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let (status, report, stderr) = sink.finish();
+    assert_eq!(status.code(), Some(1), "{report}{stderr}");
+    assert!(
+        report.contains(&format!("corrupt 0, foreign {chunks}")),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "{chunks} datagrams declared a file over --max-file-size (65536 bytes)"
+        )),
+        "{report}"
+    );
+    assert_eq!(std::fs::metadata(&output.0).expect("output").len(), 0);
+}
+
 // ---- Ctrl-C ----
 
 #[test]
@@ -607,6 +786,10 @@ fn bad_input_is_one_line_on_stderr_and_exit_status_2() {
             "cannot write",
         ),
         (vec!["sink", "--bind", "nowhere"], "cannot parse address"),
+        (
+            vec!["sink", "--bind", "127.0.0.1:0", "--max-file-size", "12Q"],
+            "not a size",
+        ),
         (vec!["demo", "--seconds", "0"], "not a duration"),
         (vec!["demo", "--receivers", "0"], "--receivers 0"),
     ];
@@ -635,6 +818,42 @@ fn bad_input_is_one_line_on_stderr_and_exit_status_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn a_fifo_is_refused_at_once_instead_of_waited_on() {
+    // Nobody opens the other end: opening it for reading or writing would wait forever.
+    let fifo = TempFile::new("fifo");
+    let made = Command::new("mkfifo")
+        .arg(&fifo.0)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success());
+    for args in [
+        &["send", "--to", "127.0.0.1:9", "--file", fifo.path()][..],
+        &[
+            "sink",
+            "--bind",
+            "127.0.0.1:0",
+            "--output",
+            fifo.path(),
+            "--timeout",
+            "1",
+        ],
+    ] {
+        let out = run_within(args, Duration::from_secs(10));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("mmsg: error: cannot ")
+                && stderr.contains(&format!("{}: not a regular file", fifo.path())),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+    }
+    let left = std::fs::symlink_metadata(&fifo.0).expect("the FIFO is still there");
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&left.file_type()));
 }
 
 #[test]
@@ -667,7 +886,13 @@ fn every_command_has_help_with_examples() {
         assert!(send.contains(option), "{option}: {send}");
     }
     let sink = text(&run(&["sink", "--help"]).stdout);
-    for option in ["--bind", "--output", "--count", "--timeout"] {
+    for option in [
+        "--bind",
+        "--output",
+        "--count",
+        "--timeout",
+        "--max-file-size",
+    ] {
         assert!(sink.contains(option), "{option}: {sink}");
     }
 }

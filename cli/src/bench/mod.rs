@@ -12,6 +12,15 @@ use std::path::PathBuf;
 
 use plan::{Cell, Plan};
 
+/// The most datagrams one run may have: a mixed run prepares everything before its clock
+/// starts, up to about 230 bytes a datagram (quinn-udp or raw-gso with --batch 1: 240 MB at
+/// this bound). Longer measurements take --repeat.
+const MAX_COUNT: usize = 1_000_000;
+/// The most messages one `sendmmsg` takes (the kernel's UIO_MAXIOV).
+const MAX_BATCH: usize = 1024;
+/// Receivers, a socket each (and with --batch, the messages of one fan-out call).
+const MAX_DESTS: usize = 1024;
+
 /// A failure to report: one line, exit status 2.
 struct Fail(String);
 
@@ -39,16 +48,17 @@ pub struct BenchArgs {
     /// Senders to run, comma-separated (default: all of them).
     #[arg(long, value_delimiter = ',')]
     sender: Vec<String>,
-    /// Datagrams in all (default: 200000 for one cell, 20000 a cell in the grid).
+    /// Datagrams in all, at most 1000000 (default: 200000 for one cell, 20000 a cell in the
+    /// grid).
     #[arg(long)]
     count: Option<usize>,
     /// Bytes per datagram.
     #[arg(long, default_value_t = 1200)]
     size: usize,
-    /// Receivers.
+    /// Receivers, at most 1024.
     #[arg(long, default_value_t = 8)]
     dests: usize,
-    /// Datagrams (mixed) or packets per receiver (fanout) per send call.
+    /// Datagrams (mixed) or packets per receiver (fanout) per send call, at most 1024.
     #[arg(long, default_value_t = 64)]
     batch: usize,
     /// One JSON object per line.
@@ -79,6 +89,26 @@ fn bench(a: BenchArgs) -> Result<(), Fail> {
     }
     if a.count == Some(0) {
         return fail("--count must be at least 1");
+    }
+    // Every cell's plan and messages are built in memory before it runs: bounded here, so
+    // that a large value is an error instead of a capacity overflow or an allocation failure.
+    if let Some(count) = a.count.filter(|&c| c > MAX_COUNT) {
+        return fail(format!(
+            "--count {count} is above {MAX_COUNT}, the most one run prepares in memory \
+             (use --repeat to measure longer)"
+        ));
+    }
+    if a.batch > MAX_BATCH {
+        return fail(format!(
+            "--batch {} is above {MAX_BATCH}, the most messages one sendmmsg takes",
+            a.batch
+        ));
+    }
+    if a.dests > MAX_DESTS {
+        return fail(format!(
+            "--dests {} is above {MAX_DESTS} (a socket each)",
+            a.dests
+        ));
     }
     let known = senders::all();
     let mut chosen: Vec<&str> = Vec::new();
