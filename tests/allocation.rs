@@ -309,9 +309,10 @@ fn a_batch_of_2000_split_into_several_calls() {
 /// Receives 64 datagrams per call into the same 64 messages (two vectors each, with
 /// control buffers), checking their contents, and asserts the measured calls allocated
 /// nothing.
-fn steady_state_receives(portable: bool) {
+fn steady_state_receives(portable: bool, offload: bool) {
     let receiver = udp4();
     receiver.set_portable_path(portable);
+    receiver.set_receive_offload(offload).unwrap();
     receiver.set_timeout(Some(PATIENCE));
     receiver.as_socket2().set_recv_buffer_size(1 << 20).unwrap();
     let to = receiver.local_address().unwrap();
@@ -338,11 +339,7 @@ fn steady_state_receives(portable: bool) {
         })
         .collect();
     for call in 0..WARM_UP + MEASURED {
-        // Sent outside the window (plain datagrams, offload off: one at a time arrives).
-        for i in 0..64 {
-            let datagram = [&header(call, i)[..], &body[..]].concat();
-            sender.send_to(&to, &datagram, None).unwrap();
-        }
+        send_64(&sender, &to, call, &body, offload);
         let mut got = 0;
         let mut allocations = 0;
         while got < 64 {
@@ -368,12 +365,92 @@ fn steady_state_receives(portable: bool) {
     assert_nothing_queued(&receiver);
 }
 
+/// Sends 64 datagrams of a header and `body` to `to`, outside any counted window: one at a
+/// time, or with `coalesced` as one segmented batch, which a receiver with offload on gets
+/// as one coalesced buffer.
+fn send_64(sender: &Socket, to: &SockAddr, call: usize, body: &[u8], coalesced: bool) {
+    let datagrams: Vec<Vec<u8>> = (0..64)
+        .map(|i| [&header(call, i)[..], body].concat())
+        .collect();
+    if coalesced {
+        let vectors: Vec<[IoSlice; 1]> = datagrams.iter().map(|d| [IoSlice::new(d)]).collect();
+        let mut batch: Vec<OutputMessage> = vectors
+            .iter()
+            .map(|v| OutputMessage::new(Some(to), v))
+            .collect();
+        assert_eq!(
+            sender
+                .send_messages(&mut batch, MsgFlags::empty(), None)
+                .unwrap(),
+            64
+        );
+    } else {
+        for datagram in &datagrams {
+            sender.send_to(to, datagram, None).unwrap();
+        }
+    }
+}
+
 #[test]
 fn receive_messages_in_steady_state() {
-    steady_state_receives(false);
+    steady_state_receives(false, false);
 }
 
 #[test]
 fn receive_messages_on_the_portable_path_in_steady_state() {
-    steady_state_receives(true);
+    steady_state_receives(true, false);
+}
+
+#[test]
+fn receive_messages_with_receive_offload_in_steady_state() {
+    steady_state_receives(false, true);
+    steady_state_receives(true, true);
+}
+
+/// `receive_batch` into one reused `ReceiveBatch`, walking the datagrams in place, with
+/// and without offload, on both paths: nothing allocated once warm.
+#[test]
+fn receive_batch_in_steady_state() {
+    for (portable, offload) in [(false, false), (true, false), (false, true), (true, true)] {
+        let receiver = udp4();
+        receiver.set_portable_path(portable);
+        receiver.set_receive_offload(offload).unwrap();
+        receiver.set_timeout(Some(PATIENCE));
+        receiver.as_socket2().set_recv_buffer_size(1 << 20).unwrap();
+        let to = receiver.local_address().unwrap();
+        let sender = udp4();
+        let from = sender.local_address().unwrap().as_socket();
+        let body = payload(14, 90);
+        let mut batch = mmsg::ReceiveBatch::new(64, mmsg::ReceiveBatch::OFFLOAD_BUFFER_SIZE);
+        for call in 0..WARM_UP + MEASURED {
+            send_64(&sender, &to, call, &body, offload);
+            let (mut got, mut allocations) = (0, 0);
+            while got < 64 {
+                let (checked, a) = allocations_in(|| {
+                    receiver
+                        .receive_batch(&mut batch, MsgFlags::empty(), None)
+                        .unwrap();
+                    let mut checked = 0;
+                    for (i, (source, datagram)) in batch.datagrams().enumerate() {
+                        let i = got + i;
+                        assert_eq!(source, from);
+                        assert_eq!(&datagram[..12], &header(call, i)[..], "call {call}, {i}");
+                        assert_eq!(&datagram[12..], &body[..]);
+                        checked += 1;
+                    }
+                    checked
+                });
+                allocations += a;
+                got += checked;
+            }
+            assert_eq!(got, 64);
+            if call >= WARM_UP {
+                assert_eq!(
+                    allocations, 0,
+                    "portable {portable}, offload {offload}, call {call}"
+                );
+            }
+        }
+        assert_nothing_queued(&receiver);
+    }
 }

@@ -3,7 +3,9 @@
 
 use std::io::{self, IoSlice};
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd};
+#[cfg(feature = "peers")]
+use std::os::fd::AsFd;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use mmsg::{Domain, MsgFlags, OutputMessage, Recipient, SockAddr, Socket, Type};
@@ -16,6 +18,7 @@ pub const PEERS: [&str; 3] = ["c-sendmmsg", "c-gso", "glib"];
 
 /// The senders this build knows, the baseline first.
 pub fn all() -> Vec<&'static str> {
+    #[cfg_attr(not(feature = "peers"), allow(unused_mut))]
     let mut senders = vec![
         "std",
         "mmsg",

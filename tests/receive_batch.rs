@@ -1,0 +1,194 @@
+//! `receive_batch`: owned buffers filled in place, coalesced buffers walked as datagrams,
+//! with and without receive offload, every byte checked.
+
+mod common;
+use common::*;
+
+use std::io::{IoSlice, IoSliceMut};
+use std::time::{Duration, Instant};
+
+use mmsg::{InputMessage, MsgFlags, OutputMessage, ReceiveBatch, SockAddr, Socket};
+
+/// Sends `sizes.len()` datagrams (content from their index) from `sender` in one batch.
+fn send_sizes(sender: &Socket, to: &SockAddr, sizes: &[usize]) -> Vec<Vec<u8>> {
+    let bodies: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| payload(i as u64, n))
+        .collect();
+    let vectors: Vec<[IoSlice; 1]> = bodies.iter().map(|b| [IoSlice::new(b)]).collect();
+    let mut batch: Vec<OutputMessage> = vectors
+        .iter()
+        .map(|v| OutputMessage::new(Some(to), v))
+        .collect();
+    assert_eq!(
+        sender
+            .send_messages(&mut batch, MsgFlags::empty(), None)
+            .unwrap(),
+        sizes.len()
+    );
+    bodies
+}
+
+/// Datagrams with their senders, as received.
+type Datagrams = Vec<(Option<std::net::SocketAddr>, Vec<u8>)>;
+
+/// Receives until `count` datagrams came; returns them with their senders, and how many
+/// buffers they filled.
+fn receive_all(r: &Socket, batch: &mut ReceiveBatch, count: usize) -> (Datagrams, usize) {
+    r.set_timeout(Some(PATIENCE));
+    let (mut got, mut buffers) = (Vec::new(), 0);
+    while got.len() < count {
+        let n = r.receive_batch(batch, MsgFlags::empty(), None).unwrap();
+        assert_eq!(n, batch.len());
+        buffers += n;
+        for buffer in batch.buffers() {
+            assert!(!buffer.flags().contains(MsgFlags::TRUNC));
+            assert_eq!(buffer.datagram_count(), buffer.datagrams().count());
+        }
+        got.extend(batch.datagrams().map(|(from, d)| (from, d.to_vec())));
+    }
+    assert_eq!(got.len(), count);
+    (got, buffers)
+}
+
+#[test]
+fn coalesced_buffers_are_walked_in_place_with_their_sender() {
+    for offload in [false, true] {
+        let r = udp4();
+        r.as_socket2().set_recv_buffer_size(4 << 20).unwrap();
+        r.set_receive_offload(offload).unwrap();
+        let sender = udp4();
+        let mut sizes = vec![1200; 100];
+        sizes.push(500); // a shorter last one ends the run
+        sizes.extend([64; 10]);
+        sizes.push(0);
+        let bodies = send_sizes(&sender, &r.local_address().unwrap(), &sizes);
+        let mut batch = ReceiveBatch::new(32, ReceiveBatch::OFFLOAD_BUFFER_SIZE);
+        let (got, buffers) = receive_all(&r, &mut batch, bodies.len());
+        let from = sender.local_address().unwrap().as_socket();
+        assert!(got.iter().all(|(f, _)| *f == from));
+        let got: Vec<Vec<u8>> = got.into_iter().map(|(_, d)| d).collect();
+        assert_eq!(got, bodies, "offload {offload}");
+        if offload && !r.portable_path() && sender.segmentation_offload() {
+            assert!(
+                buffers < bodies.len() / 4,
+                "{buffers} buffers: nothing was coalesced"
+            );
+        } else if !offload {
+            assert_eq!(buffers, bodies.len());
+        }
+        assert_nothing_queued(&r);
+    }
+}
+
+#[test]
+fn ipv6_and_unix_senders() {
+    let r = udp6();
+    let s = udp6();
+    let bodies = send_sizes(&s, &r.local_address().unwrap(), &[10, 20, 30]);
+    let (got, _) = receive_all(&r, &mut ReceiveBatch::new(8, 64), 3);
+    assert_eq!(
+        got.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(),
+        bodies
+    );
+    assert!(got
+        .iter()
+        .all(|(f, _)| *f == s.local_address().unwrap().as_socket()));
+
+    let (a, b) = unix_pair();
+    a.send(b"unix", None).unwrap();
+    let mut batch = ReceiveBatch::new(2, 16);
+    assert_eq!(
+        b.receive_batch(&mut batch, MsgFlags::empty(), None)
+            .unwrap(),
+        1
+    );
+    let buffer = batch.get(0).unwrap();
+    assert_eq!((buffer.data(), buffer.source_addr()), (&b"unix"[..], None));
+}
+
+#[test]
+fn a_datagram_larger_than_its_buffer_is_cut_and_flagged() {
+    let (a, b) = unix_pair();
+    a.send(&payload(1, 100), None).unwrap();
+    a.send(&payload(2, 10), None).unwrap();
+    let mut batch = ReceiveBatch::new(2, 50);
+    assert_eq!(
+        b.receive_batch(&mut batch, MsgFlags::empty(), None)
+            .unwrap(),
+        2
+    );
+    let (first, second) = (batch.get(0).unwrap(), batch.get(1).unwrap());
+    assert_eq!(first.data(), &payload(1, 100)[..50]);
+    assert!(first.flags().contains(MsgFlags::TRUNC));
+    assert_eq!(second.data(), &payload(2, 10)[..]);
+    assert!(!second.flags().contains(MsgFlags::TRUNC));
+}
+
+#[test]
+fn segments_kept_by_receive_messages_come_first() {
+    let r = udp4();
+    r.set_receive_offload(true).unwrap();
+    r.set_timeout(Some(PATIENCE));
+    let sender = udp4();
+    let to = r.local_address().unwrap();
+    let bodies = send_sizes(&sender, &to, &[300; 6]);
+    // One datagram through receive_messages: the rest of its coalesced buffer is kept.
+    let mut buf = [0u8; 512];
+    {
+        let mut v = [IoSliceMut::new(&mut buf)];
+        let mut m = [InputMessage::new(&mut v)];
+        assert_eq!(
+            r.receive_messages(&mut m, MsgFlags::empty(), None).unwrap(),
+            1
+        );
+        assert_eq!(m[0].bytes_received, 300);
+    }
+    assert_eq!(&buf[..300], &bodies[0][..]);
+    let later = send_sizes(&sender, &to, &[40; 2]);
+    let mut expected: Vec<Vec<u8>> = bodies[1..].to_vec();
+    expected.extend(later);
+    let (got, _) = receive_all(
+        &r,
+        &mut ReceiveBatch::new(4, ReceiveBatch::OFFLOAD_BUFFER_SIZE),
+        expected.len(),
+    );
+    assert_eq!(
+        got.into_iter().map(|(_, d)| d).collect::<Vec<_>>(),
+        expected
+    );
+    assert_nothing_queued(&r);
+}
+
+#[test]
+fn waits_as_receive_messages_does() {
+    let r = udp4();
+    let mut batch = ReceiveBatch::new(4, 64);
+    r.set_blocking(false);
+    let err = r
+        .receive_batch(&mut batch, MsgFlags::empty(), None)
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    r.set_blocking(true);
+    r.set_timeout(Some(Duration::from_millis(50)));
+    let started = Instant::now();
+    let err = r
+        .receive_batch(&mut batch, MsgFlags::empty(), None)
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    let c = mmsg::Cancellable::new();
+    c.cancel();
+    assert!(mmsg::is_cancelled(
+        &r.receive_batch(&mut batch, MsgFlags::empty(), Some(&c))
+            .unwrap_err()
+    ));
+    assert!(batch.is_empty());
+    // A batch with no buffers receives nothing, at once.
+    assert_eq!(
+        r.receive_batch(&mut ReceiveBatch::new(0, 64), MsgFlags::empty(), None)
+            .unwrap(),
+        0
+    );
+}
