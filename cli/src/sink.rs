@@ -2,20 +2,20 @@
 //! and rebuilds a file that was sent.
 
 use std::fs::OpenOptions;
-use std::io::{self, IoSliceMut};
+use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use mmsg::{Cancellable, Domain, InputMessage, MsgFlags, SockAddr, Socket, Type};
+use mmsg::{Cancellable, Domain, MsgFlags, ReceiveBatch, SockAddr, Socket, Type};
 
 use crate::args::{self, fail, Context, Fail, EXIT_FAILED};
 use crate::incoming::Incoming;
 use crate::interrupt::{self, EXIT_INTERRUPTED};
 use crate::{progress, units};
 
-/// Datagrams per `receive_messages` call, and the room for each (any UDP datagram fits).
+/// Buffers per receive call, each of 64 KiB: any UDP datagram fits, and so does what the
+/// kernel coalesces with receive offload.
 const BATCH: usize = 64;
-const ROOM: usize = 65_536;
 /// Receive buffer asked for, so that bursts wait in the kernel instead of being dropped.
 const RECEIVE_BUFFER: usize = 8 << 20;
 
@@ -84,6 +84,8 @@ pub fn run(args: SinkArgs) -> Result<i32, Fail> {
         .bind(&SockAddr::from(bind))
         .context(|| format!("cannot bind {bind}"))?;
     socket.set_timeout(timeout);
+    // Coalesced receives where the kernel has them (Linux UDP); nothing changes elsewhere.
+    let _ = socket.set_receive_offload(true);
     // After binding, so that a sink that cannot start leaves an existing file alone.
     let output = match &args.output {
         Some(path) => {
@@ -120,12 +122,9 @@ fn receive(
     count: Option<u64>,
     cancel: &Cancellable,
 ) -> Result<(End, Duration), Fail> {
-    let mut room = vec![0u8; BATCH * ROOM];
-    let mut slots: Vec<[IoSliceMut; 1]> = room
-        .chunks_mut(ROOM)
-        .map(|b| [IoSliceMut::new(b)])
-        .collect();
-    let mut messages: Vec<InputMessage> = slots.iter_mut().map(|s| InputMessage::new(s)).collect();
+    // The zero-copy receive: coalesced buffers (with receive offload, where the kernel has
+    // it) are walked in place, datagram by datagram.
+    let mut batch = ReceiveBatch::new(BATCH, ReceiveBatch::OFFLOAD_BUFFER_SIZE);
     let bar = progress::open_ended("receiving", "datagrams");
     let mut arrived: u64 = 0;
     let mut first: Option<Instant> = None;
@@ -137,23 +136,24 @@ fn receive(
         if count.is_some_and(|c| arrived >= c) {
             break End::Count;
         }
-        // Never take more than --count asks for.
-        let want = count.map_or(BATCH, |c| (c - arrived).min(BATCH as u64) as usize);
-        let n =
-            match socket.receive_messages(&mut messages[..want], MsgFlags::empty(), Some(cancel)) {
-                Ok(n) => n,
-                Err(e) if mmsg::is_cancelled(&e) => break End::Interrupted,
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => break End::Timeout,
-                Err(e) => {
-                    bar.finish_and_clear();
-                    return Err(e).runtime_context(|| "receiving failed".into());
-                }
-            };
+        match socket.receive_batch(&mut batch, MsgFlags::empty(), Some(cancel)) {
+            Ok(_) => {}
+            Err(e) if mmsg::is_cancelled(&e) => break End::Interrupted,
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => break End::Timeout,
+            Err(e) => {
+                bar.finish_and_clear();
+                return Err(e).runtime_context(|| "receiving failed".into());
+            }
+        }
         last = Instant::now();
         first.get_or_insert(last);
-        arrived += n as u64;
-        for m in &messages[..n] {
-            let datagram = &m.vectors[0][..m.bytes_received.min(ROOM)];
+        // Never count more than --count asks for: the rest of a batch is left unread.
+        let limit = count.unwrap_or(u64::MAX);
+        for (_, datagram) in batch.datagrams() {
+            if arrived >= limit {
+                break;
+            }
+            arrived += 1;
             if let Err(e) = incoming.accept(datagram) {
                 bar.finish_and_clear();
                 return Err(e);
