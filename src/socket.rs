@@ -323,6 +323,23 @@ impl Socket {
         self.receive_offload.load(Ordering::Relaxed)
     }
 
+    /// Asks for a receive buffer (the kernel's queue of datagrams waiting to be received)
+    /// of `size` bytes, and returns the size granted. Where the process may (Linux, as root
+    /// or with `CAP_NET_ADMIN`) the system's limit (`net.core.rmem_max`) is passed;
+    /// elsewhere the request is cut to it. Receivers of bursts (a segmented sender's, a
+    /// fan-out's) lose nothing while the queue holds them.
+    ///
+    /// ```
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// let granted = s.set_receive_buffer_size(4 << 20)?;
+    /// assert!(granted > 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_receive_buffer_size(&self, size: usize) -> io::Result<usize> {
+        sys::set_receive_buffer(&self.inner, size)?;
+        self.inner.recv_buffer_size()
+    }
+
     /// Sends with a loop of `sendmsg` (and receives with `recvmsg`) instead of
     /// `sendmmsg`/`recvmmsg`: the portable path, same behaviour, one call per datagram.
     /// Where the batch calls do not exist this is always on. The `portable` cargo feature

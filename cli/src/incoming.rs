@@ -29,7 +29,13 @@ pub struct Incoming {
     /// (discarded).
     pub corrupt: u64,
     output: Option<(File, PathBuf)>,
+    /// File chunks that follow one another, gathered for one positional write (a write per
+    /// datagram would cost the sink more than receiving it): the offset and the bytes.
+    gathered: (u64, Vec<u8>),
 }
+
+/// The most file bytes gathered before they are written.
+const GATHER: usize = 1 << 20;
 
 impl Incoming {
     pub fn new(output: Option<(File, PathBuf)>, max_file_size: u64) -> Incoming {
@@ -43,6 +49,7 @@ impl Incoming {
             max_file_size,
             corrupt: 0,
             output,
+            gathered: (0, Vec::with_capacity(GATHER)),
         }
     }
 
@@ -85,16 +92,30 @@ impl Incoming {
             self.start(header)?;
         }
         match self.tally.record(header.seq) {
-            Arrival::New if header.is_file() => {
-                if let Some((file, path)) = &self.output {
-                    file.write_all_at(payload, header.seq * u64::from(header.chunk))
-                        .runtime_context(|| format!("cannot write {}", path.display()))?;
+            Arrival::New if header.is_file() && self.output.is_some() => {
+                let offset = header.seq * u64::from(header.chunk);
+                let (at, bytes) = &self.gathered;
+                if *at + bytes.len() as u64 != offset || bytes.len() + payload.len() > GATHER {
+                    self.flush()?;
+                    self.gathered.0 = offset;
                 }
+                self.gathered.1.extend_from_slice(payload);
             }
             Arrival::New | Arrival::Duplicate => {}
             // Already counted lost: whether it is a duplicate can no longer be told.
             Arrival::Late => self.corrupt += 1,
         }
+        Ok(())
+    }
+
+    /// Writes the file chunks gathered so far (call after each batch, and at the end).
+    pub fn flush(&mut self) -> Result<(), Fail> {
+        let (at, bytes) = &mut self.gathered;
+        if let (Some((file, path)), false) = (&self.output, bytes.is_empty()) {
+            file.write_all_at(bytes, *at)
+                .runtime_context(|| format!("cannot write {}", path.display()))?;
+        }
+        bytes.clear();
         Ok(())
     }
 

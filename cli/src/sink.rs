@@ -16,8 +16,10 @@ use crate::{progress, units};
 /// Buffers per receive call, each of 64 KiB: any UDP datagram fits, and so does what the
 /// kernel coalesces with receive offload.
 const BATCH: usize = 64;
-/// Receive buffer asked for, so that bursts wait in the kernel instead of being dropped.
-const RECEIVE_BUFFER: usize = 8 << 20;
+/// Receive buffer asked for, so that bursts wait in the kernel instead of being dropped: a
+/// sender at full speed outruns any sink that writes a file, by a factor of two or so on
+/// loopback, so the queue must hold what a burst is ahead.
+const RECEIVE_BUFFER: usize = 64 << 20;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -78,8 +80,8 @@ pub fn run(args: SinkArgs) -> Result<i32, Fail> {
     let max_file_size = args::byte_size("--max-file-size", &args.max_file_size)?;
     let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, None)
         .context(|| "cannot open a UDP socket".into())?;
-    // Best effort: the OS may cap it (net.core.rmem_max).
-    let _ = socket.as_socket2().set_recv_buffer_size(RECEIVE_BUFFER);
+    // Best effort: past net.core.rmem_max where allowed (root), else cut to it.
+    let _ = socket.set_receive_buffer_size(RECEIVE_BUFFER);
     socket
         .bind(&SockAddr::from(bind))
         .context(|| format!("cannot bind {bind}"))?;
@@ -158,6 +160,10 @@ fn receive(
                 bar.finish_and_clear();
                 return Err(e);
             }
+        }
+        if let Err(e) = incoming.flush() {
+            bar.finish_and_clear();
+            return Err(e);
         }
         bar.set_position(arrived);
     };

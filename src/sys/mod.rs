@@ -112,3 +112,27 @@ fn set_udp_option(
 pub(crate) fn set_udp_gro(_socket: &socket2::Socket, _enabled: bool) -> io::Result<()> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
+
+/// Asks for `size` bytes of receive buffer: with `SO_RCVBUFFORCE` past the system's limit
+/// where the process may (Linux, `CAP_NET_ADMIN`), else with `SO_RCVBUF` up to it.
+pub(crate) fn set_receive_buffer(socket: &socket2::Socket, size: usize) -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let value = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+        // SAFETY: passes a pointer to a live c_int with its true size; the fd is owned by
+        // `socket`.
+        let rc = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(socket),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+    }
+    socket.set_recv_buffer_size(size)
+}
