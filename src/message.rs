@@ -20,6 +20,36 @@ use crate::flags::MsgFlags;
 /// let message = OutputMessage::new(None, &vectors);
 /// assert_eq!(message.len(), 14);
 /// ```
+///
+/// Addresses held as `std::net::SocketAddr` are converted once, outside the send loop, and
+/// borrowed by every message to them; a batch of a fixed size can live on the stack. The
+/// loop then allocates nothing and copies no address:
+///
+/// ```
+/// use std::io::IoSlice;
+/// use std::net::SocketAddr;
+/// use mmsg::{MsgFlags, OutputMessage, SockAddr, Socket};
+///
+/// let receivers = [std::net::UdpSocket::bind("127.0.0.1:0")?, std::net::UdpSocket::bind("127.0.0.1:0")?];
+/// let peers: Vec<SocketAddr> = receivers.iter().map(|r| r.local_addr()).collect::<Result<_, _>>()?;
+/// let to: Vec<SockAddr> = peers.iter().map(|&a| SockAddr::from(a)).collect(); // once
+///
+/// let socket = Socket::from(std::net::UdpSocket::bind("127.0.0.1:0")?);
+/// let mut payloads = [[0u8; 100]; 8];
+/// for round in 0..3u8 {
+///     for (i, p) in payloads.iter_mut().enumerate() {
+///         p.fill(round * 8 + i as u8); // new contents each round, same buffers
+///     }
+///     let vectors: [[IoSlice; 1]; 8] = std::array::from_fn(|i| [IoSlice::new(&payloads[i])]);
+///     let mut batch: [OutputMessage; 8] =
+///         std::array::from_fn(|i| OutputMessage::new(Some(&to[i % 2]), &vectors[i]));
+///     assert_eq!(socket.send_messages(&mut batch, MsgFlags::empty(), None)?, 8);
+/// }
+/// let mut buf = [0u8; 128];
+/// assert_eq!(receivers[1].recv(&mut buf)?, 100);
+/// assert_eq!(buf[0], 1); // round 0, message 1
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct OutputMessage<'a> {
     /// Where to send it; `None` sends to the connected peer.

@@ -411,8 +411,17 @@ impl Socket {
     /// Before anything is sent every message is checked: an address of the wrong family, or
     /// more vectors than one OS call takes, fails the call with `InvalidInput` naming the
     /// message. An IPv4 address on an IPv6 socket goes out as its IPv4-mapped form. `flags`
-    /// go to the OS as they are (with `MSG_NOSIGNAL`). Batches larger than the OS takes at
-    /// once are split transparently.
+    /// go to the OS as they are (with `MSG_NOSIGNAL`); [`MsgFlags::DONTWAIT`] makes this one
+    /// call non-blocking. Batches larger than the OS takes at once are split transparently.
+    ///
+    /// Errors met after some messages went: the socket's pending error (an ICMP-driven
+    /// `ECONNREFUSED` on a connected socket, which the kernel reports once) is kept and
+    /// returned by the next call; a message's own error (`EMSGSIZE`, `EINVAL`, ...) is not
+    /// kept, as it comes again when that message is sent again. On the `sendmmsg` path a
+    /// pending error that lands in the middle of a batch is lost: Linux's `sendmmsg`
+    /// returns the count sent before the failing message and discards the error, so mmsg
+    /// carries on from that message (as GLib does); the portable path returns the count and
+    /// keeps the error for the next call.
     ///
     /// ```
     /// use std::io::IoSlice;
