@@ -570,11 +570,7 @@ impl AsyncSocket {
             bytes_received,
             ..
         }] = message;
-        let address = match address {
-            Some(address) => address,
-            None => SockAddr::unix("")?,
-        };
-        Ok((bytes_received, address))
+        Ok((bytes_received, crate::message::sender_or_unnamed(address)?))
     }
 
     // One attempt of each kind, never waiting whatever the socket's blocking mode.

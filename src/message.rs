@@ -189,3 +189,15 @@ impl<'v, 'b> InputMessage<'v, 'b> {
         self.address.as_ref().and_then(SockAddr::as_socket)
     }
 }
+
+/// The sender as `receive_from` reports it: one with no address (an unnamed Unix socket)
+/// as an unnamed Unix address.
+pub(crate) fn sender_or_unnamed(address: Option<SockAddr>) -> std::io::Result<SockAddr> {
+    match address {
+        Some(address) => Ok(address),
+        #[cfg(unix)]
+        None => SockAddr::unix(""),
+        #[cfg(not(unix))]
+        None => Err(std::io::Error::from(std::io::ErrorKind::AddrNotAvailable)),
+    }
+}

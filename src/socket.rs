@@ -584,11 +584,7 @@ impl Socket {
             bytes_received,
             ..
         }] = message;
-        let address = match address {
-            Some(address) => address,
-            None => SockAddr::unix("")?,
-        };
-        Ok((bytes_received, address))
+        Ok((bytes_received, crate::message::sender_or_unnamed(address)?))
     }
 
     /// Receives up to `messages.len()` datagrams, filling messages from the front; returns

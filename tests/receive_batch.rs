@@ -4,31 +4,10 @@
 mod common;
 use common::*;
 
-use std::io::{IoSlice, IoSliceMut};
+use std::io::IoSliceMut;
 use std::time::{Duration, Instant};
 
-use mmsg::{InputMessage, MsgFlags, OutputMessage, ReceiveBatch, SockAddr, Socket};
-
-/// Sends `sizes.len()` datagrams (content from their index) from `sender` in one batch.
-fn send_sizes(sender: &Socket, to: &SockAddr, sizes: &[usize]) -> Vec<Vec<u8>> {
-    let bodies: Vec<Vec<u8>> = sizes
-        .iter()
-        .enumerate()
-        .map(|(i, &n)| payload(i as u64, n))
-        .collect();
-    let vectors: Vec<[IoSlice; 1]> = bodies.iter().map(|b| [IoSlice::new(b)]).collect();
-    let mut batch: Vec<OutputMessage> = vectors
-        .iter()
-        .map(|v| OutputMessage::new(Some(to), v))
-        .collect();
-    assert_eq!(
-        sender
-            .send_messages(&mut batch, MsgFlags::empty(), None)
-            .unwrap(),
-        sizes.len()
-    );
-    bodies
-}
+use mmsg::{InputMessage, MsgFlags, ReceiveBatch, Socket};
 
 /// Datagrams with their senders, as received.
 type Datagrams = Vec<(Option<std::net::SocketAddr>, Vec<u8>)>;

@@ -3,30 +3,13 @@
 mod common;
 use common::*;
 
-use std::io::{IoSlice, IoSliceMut};
+use std::io::IoSliceMut;
 
-use mmsg::{InputMessage, MsgFlags, OutputMessage, SockAddr, Socket};
+use mmsg::{InputMessage, MsgFlags, SockAddr, Socket};
 
 /// Sends `sizes.len()` datagrams (content from their index) from a GSO sender in one batch.
 fn send_batch(to: &SockAddr, sizes: &[usize]) -> Vec<Vec<u8>> {
-    let bodies: Vec<Vec<u8>> = sizes
-        .iter()
-        .enumerate()
-        .map(|(i, &n)| payload(i as u64, n))
-        .collect();
-    let vectors: Vec<[IoSlice; 1]> = bodies.iter().map(|b| [IoSlice::new(b)]).collect();
-    let mut batch: Vec<OutputMessage> = vectors
-        .iter()
-        .map(|v| OutputMessage::new(Some(to), v))
-        .collect();
-    let sender = udp4();
-    assert_eq!(
-        sender
-            .send_messages(&mut batch, MsgFlags::empty(), None)
-            .unwrap(),
-        sizes.len()
-    );
-    bodies
+    send_sizes(&udp4(), to, sizes)
 }
 
 /// Receives `count` datagrams with `slots` messages per call, each buffer `max` bytes.

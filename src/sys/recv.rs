@@ -38,13 +38,26 @@ fn names(names: &mut Vec<libc::sockaddr_storage>, count: usize) -> &mut [libc::s
 /// The header receiving into `message`, with the sender's address going to `name`.
 /// Also empties the message's control buffer (closing descriptors nobody took).
 fn header(message: &mut InputMessage<'_, '_>, name: &mut libc::sockaddr_storage) -> libc::msghdr {
+    let vectors = message.vectors.as_mut_ptr().cast::<libc::iovec>();
+    let count = message.vectors.len();
+    header_over(name, vectors, count, message.control.as_deref_mut())
+}
+
+/// A header receiving into `count` vectors at `vectors`, the sender's address into `name`
+/// and control data into `control` (emptied first, closing descriptors nobody took).
+fn header_over(
+    name: &mut libc::sockaddr_storage,
+    vectors: *mut libc::iovec,
+    count: usize,
+    control: Option<&mut ControlBuffer>,
+) -> libc::msghdr {
     // SAFETY: msghdr is plain old data; all zeroes is a valid value.
     let mut header: libc::msghdr = unsafe { mem::zeroed() };
     header.msg_name = (name as *mut libc::sockaddr_storage).cast();
     header.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    header.msg_iov = message.vectors.as_mut_ptr().cast::<libc::iovec>();
-    header.msg_iovlen = message.vectors.len() as _;
-    if let Some(control) = message.control.as_deref_mut() {
+    header.msg_iov = vectors;
+    header.msg_iovlen = count as _;
+    if let Some(control) = control {
         control.clear();
         let buf = control.as_mut_bytes();
         header.msg_controllen = mem::size_of_val(buf) as _;
@@ -253,17 +266,7 @@ pub(crate) fn recv_buffers(
                       iovecs: &mut [libc::iovec],
                       names: &mut [libc::sockaddr_storage],
                       control: &mut ControlBuffer| {
-        // SAFETY: msghdr is plain old data; all zeroes is a valid value.
-        let mut header: libc::msghdr = unsafe { mem::zeroed() };
-        header.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
-        header.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        header.msg_iov = &mut iovecs[i];
-        header.msg_iovlen = 1;
-        control.clear();
-        let buf = control.as_mut_bytes();
-        header.msg_controllen = mem::size_of_val(buf) as _;
-        header.msg_control = buf.as_mut_ptr().cast();
-        header
+        header_over(&mut names[i], &mut iovecs[i], 1, Some(control))
     };
     let record = |header: &libc::msghdr,
                   len: usize,

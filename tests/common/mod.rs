@@ -5,7 +5,7 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mmsg::{Domain, InputMessage, MsgFlags, SockAddr, Socket, Type};
+use mmsg::{Domain, InputMessage, MsgFlags, OutputMessage, SockAddr, Socket, Type};
 
 /// How long any test waits for something that should already have happened.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -121,4 +121,25 @@ pub fn seven_vectors() -> Vec<IoSlice<'static>> {
             v
         })
         .collect()
+}
+
+/// Sends `sizes.len()` datagrams (content from their index) from `sender` in one batch.
+pub fn send_sizes(sender: &Socket, to: &SockAddr, sizes: &[usize]) -> Vec<Vec<u8>> {
+    let bodies: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| payload(i as u64, n))
+        .collect();
+    let vectors: Vec<[IoSlice; 1]> = bodies.iter().map(|b| [IoSlice::new(b)]).collect();
+    let mut batch: Vec<OutputMessage> = vectors
+        .iter()
+        .map(|v| OutputMessage::new(Some(to), v))
+        .collect();
+    assert_eq!(
+        sender
+            .send_messages(&mut batch, MsgFlags::empty(), None)
+            .unwrap(),
+        sizes.len()
+    );
+    bodies
 }
