@@ -294,11 +294,14 @@ impl Socket {
 
     /// Turns UDP generic receive offload (`UDP_GRO`, Linux) on or off; off by default.
     ///
-    /// With it on, the kernel may hand several datagrams from one sender over as one buffer;
-    /// [`receive_messages`](Self::receive_messages) splits it back into the datagrams, so
-    /// the caller sees exactly what it would without offload (segments that do not fit the
-    /// messages given are kept for the next call). Fails on sockets that are not UDP or
-    /// where the kernel lacks it.
+    /// With it on, the kernel may hand several datagrams from one sender over as one buffer
+    /// (on loopback, a segmented send arrives whole). [`receive_batch`](Self::receive_batch)
+    /// hands such a buffer out as it is, its datagrams walked in place: the fast path.
+    /// [`receive_messages`](Self::receive_messages) keeps GLib's meaning, one datagram per
+    /// message: it receives into mmsg's own buffers and copies each datagram out, keeping
+    /// those that do not fit the messages given for the next call; the caller sees exactly
+    /// what it would without offload. Turning offload off delivers what was kept first.
+    /// Fails on sockets that are not UDP or where the kernel lacks it.
     ///
     /// ```
     /// let socket = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
