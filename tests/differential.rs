@@ -1838,19 +1838,6 @@ impl Send<'_> {
 // ---------------------------------------------------------------------------------------
 // The run
 
-/// Packets the kernel's per-CPU input queues dropped so far (all CPUs): loss that would be
-/// the machine's, not the library's.
-fn backlog_drops() -> u64 {
-    std::fs::read_to_string("/proc/net/softnet_stat")
-        .map(|text| {
-            text.lines()
-                .filter_map(|l| l.split_whitespace().nth(1))
-                .filter_map(|d| u64::from_str_radix(d, 16).ok())
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 fn run_batch(
     world: &World,
     slots: &mut [Slots],
@@ -1870,7 +1857,7 @@ fn run_batch(
     let abort = AtomicBool::new(false);
     let done = AtomicBool::new(false);
     let cancel = Cancellable::new();
-    let drops = backlog_drops();
+    let drops = common::backlog_drops();
     let (sent, received) = std::thread::scope(|s| {
         let mut handles = Vec::new();
         for (i, (receiver, slots)) in world.receivers.iter().zip(slots.iter_mut()).enumerate() {
@@ -1945,7 +1932,7 @@ fn run_batch(
     if errors.is_empty() {
         return Ok(());
     }
-    let dropped = backlog_drops() - drops;
+    let dropped = common::backlog_drops() - drops;
     if dropped > 0 {
         errors.push(format!(
             "(meanwhile the kernel's input backlog dropped {dropped} packets: loss may be the machine's)"
