@@ -143,3 +143,16 @@ pub fn send_sizes(sender: &Socket, to: &SockAddr, sizes: &[usize]) -> Vec<Vec<u8
     );
     bodies
 }
+
+/// Packets the kernel's per-CPU input queues dropped so far (all CPUs, the whole machine;
+/// Linux): loss on loopback or a veth that would be the machine's, not the library's.
+pub fn backlog_drops() -> u64 {
+    std::fs::read_to_string("/proc/net/softnet_stat")
+        .map(|text| {
+            text.lines()
+                .filter_map(|l| l.split_whitespace().nth(1))
+                .filter_map(|d| u64::from_str_radix(d, 16).ok())
+                .sum()
+        })
+        .unwrap_or(0)
+}
