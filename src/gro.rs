@@ -5,6 +5,7 @@
 //! exactly the datagrams it would without offload. (`Socket::receive_batch` hands them out
 //! in place instead, without this copy.)
 
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -30,7 +31,16 @@ pub(crate) struct Gro {
 
 #[derive(Default)]
 struct State {
-    batch: Option<ReceiveBatch>,
+    /// Received buffers whose datagrams are not all handed out yet, oldest first. Usually
+    /// one; more only after offload was switched off (see `switch_off`).
+    kept: VecDeque<Kept>,
+    /// Buffers handed out entirely, to be reused: steady state allocates nothing.
+    spare: Vec<ReceiveBatch>,
+}
+
+/// A filled batch and the next datagram to hand out of it.
+struct Kept {
+    batch: ReceiveBatch,
     cursor: Cursor,
 }
 
@@ -94,21 +104,26 @@ pub(crate) fn receive_messages(
             }
             return crate::recv::receive_plain(io, messages, flags, cancellable);
         }
-        let batch = state.buffers(messages.len() - filled);
+        let mut batch = state.spare_for(messages.len() - filled);
         let (received, err) = batch.fill(io.fd, flags.bits(), !io.portable, io.syscalls);
         if received > 0 {
             if let Some(err) = err {
                 io.kept.keep(err);
             }
-            state.cursor = Cursor::default();
+            state.kept.push_back(Kept {
+                batch,
+                cursor: Cursor::default(),
+            });
             filled += state.hand_out(&mut messages[filled..], flags, peek);
             if peek {
                 // Peeked data stays in the kernel's queue: nothing is kept here.
-                state.forget();
+                let peeked = state.kept.pop_back().map(|k| k.batch);
+                state.spare.extend(peeked);
             }
             io.gro.pending.store(state.has_pending(), Ordering::Relaxed);
             return Ok(filled);
         }
+        state.spare.push(batch);
         let err = err.unwrap_or_else(|| io::Error::from(io::ErrorKind::WouldBlock));
         match err.kind() {
             _ if filled > 0 => {
@@ -132,76 +147,115 @@ pub(crate) fn receive_messages(
 pub(crate) fn hand_over(io: &RecvIo<'_>, batch: &mut ReceiveBatch, peek: bool) -> usize {
     let mut state = io.gro.lock();
     batch.clear();
-    let State {
-        batch: Some(kept),
-        cursor,
-    } = &mut *state
-    else {
-        return 0;
-    };
-    let mut at = *cursor;
-    while let Some((buffer, datagram, next)) = next_datagram(kept, at) {
-        if !batch.push(datagram, buffer.source(), buffer.flags(), buffer.control()) {
-            break;
-        }
-        at = next;
-    }
-    if !peek {
-        *cursor = at;
-    }
+    state.walk(peek, |buffer, datagram| {
+        batch.push(datagram, buffer.source(), buffer.flags(), buffer.control())
+    });
     io.gro.pending.store(state.has_pending(), Ordering::Relaxed);
     batch.len()
 }
 
+/// Turns receive offload off without merging datagrams: buffers the kernel coalesced
+/// before the switch would come out of a socket with offload off as one datagram (it
+/// marks their segment size only while offload is on). So everything queued is received
+/// first, with offload still on, and kept for the next calls; then offload goes off. A
+/// coalesced buffer that arrived in between is caught by looking again: after the switch
+/// the kernel splits whatever arrives, so a queue found empty then holds nothing merged.
+pub(crate) fn switch_off(
+    io: &RecvIo<'_>,
+    set_offload: impl Fn(bool) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut state = io.gro.lock();
+    for _ in 0..8 {
+        loop {
+            let mut batch = state.spare_for(SLOTS);
+            match batch.fill(io.fd, 0, !io.portable, io.syscalls) {
+                (0, _) => {
+                    state.spare.push(batch);
+                    break;
+                }
+                (_, err) => {
+                    if let Some(err) = err {
+                        io.kept.keep(err);
+                    }
+                    state.kept.push_back(Kept {
+                        batch,
+                        cursor: Cursor::default(),
+                    });
+                }
+            }
+        }
+        io.gro.pending.store(state.has_pending(), Ordering::Relaxed);
+        set_offload(false)?;
+        let queued = crate::condition::check(io.fd, IoCondition::IN);
+        if !queued.contains(IoCondition::IN) {
+            return Ok(());
+        }
+        // Something came in the meantime, maybe coalesced: take it with offload on.
+        set_offload(true)?;
+    }
+    // Traffic that never pauses: what is queued now may be merged, which only a pause in
+    // it could have told apart.
+    set_offload(false)
+}
+
 impl State {
-    /// mmsg's buffers, at least enough for `wanted` datagrams (up to `SLOTS` buffers).
-    fn buffers(&mut self, wanted: usize) -> &mut ReceiveBatch {
+    /// A batch to receive into, with room for `wanted` datagrams (up to `SLOTS` buffers):
+    /// a spare one where there is one, else a new one.
+    fn spare_for(&mut self, wanted: usize) -> ReceiveBatch {
         let wanted = wanted.clamp(1, SLOTS);
-        let batch = match self.batch.take() {
-            Some(batch) if batch.capacity() >= wanted => batch,
-            // Grown only when a caller asks for more than ever before.
-            _ => ReceiveBatch::new(wanted, ReceiveBatch::OFFLOAD_BUFFER_SIZE),
-        };
-        self.batch.insert(batch)
+        match self.spare.iter().position(|b| b.capacity() >= wanted) {
+            Some(index) => self.spare.swap_remove(index),
+            // Made only when a caller asks for more than ever before.
+            None => ReceiveBatch::new(wanted, ReceiveBatch::OFFLOAD_BUFFER_SIZE),
+        }
     }
 
     fn has_pending(&self) -> bool {
-        self.batch
-            .as_ref()
-            .is_some_and(|b| self.cursor.buffer < b.len())
+        !self.kept.is_empty()
     }
 
-    fn forget(&mut self) {
-        if let Some(batch) = self.batch.as_mut() {
-            batch.clear();
+    /// Gives kept datagrams to `take`, oldest first, while it takes them (returns true);
+    /// moves past them unless `peek`. Batches handed out entirely become spares.
+    fn walk(&mut self, peek: bool, mut take: impl FnMut(&Buffer<'_>, &[u8]) -> bool) {
+        let mut index = 0;
+        'kept: while let Some(kept) = self.kept.get_mut(index) {
+            let mut at = kept.cursor;
+            while let Some((buffer, datagram, next)) = next_datagram(&kept.batch, at) {
+                if !take(&buffer, datagram) {
+                    if !peek {
+                        kept.cursor = at;
+                    }
+                    break 'kept;
+                }
+                at = next;
+            }
+            if peek {
+                index += 1;
+            } else if let Some(done) = self.kept.pop_front() {
+                let mut batch = done.batch;
+                batch.clear();
+                self.spare.push(batch);
+            }
         }
-        self.cursor = Cursor::default();
     }
 
     /// Copies kept datagrams into `messages`, one each, from the front; returns how many.
-    /// A peek leaves the cursor where it was.
+    /// A peek leaves them kept.
     fn hand_out(
         &mut self,
         messages: &mut [InputMessage<'_, '_>],
         flags: MsgFlags,
         peek: bool,
     ) -> usize {
-        let Some(batch) = self.batch.as_ref() else {
-            return 0;
-        };
-        let mut at = self.cursor;
         let mut filled = 0;
-        for message in messages.iter_mut() {
-            let Some((buffer, datagram, next)) = next_datagram(batch, at) else {
-                break;
-            };
-            deliver(message, datagram, &buffer, flags);
-            at = next;
-            filled += 1;
-        }
-        if !peek {
-            self.cursor = at;
-        }
+        self.walk(peek, |buffer, datagram| match messages.get_mut(filled) {
+            Some(message) => {
+                deliver(message, datagram, buffer, flags);
+                filled += 1;
+                true
+            }
+            None => false,
+        });
         filled
     }
 }

@@ -9,7 +9,7 @@
 )]
 
 use std::io::IoSlice;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use crate::send::{Batch, Parts};
 
@@ -28,33 +28,78 @@ pub(crate) const MIN_RUN: usize = 2;
 pub(crate) struct State {
     enabled: AtomicBool,
     supported: AtomicBool,
+    /// Sends left to make plainly before segmenting is tried again, after the kernel
+    /// refused it (it may be for a while only: checksums turned off on the socket, a
+    /// device that changed). 0: segment.
+    pause: AtomicU32,
+    /// How long the next pause is: doubled at each refusal in a row, so a kernel that
+    /// cannot segment at all costs one failed send in ever more.
+    next_pause: AtomicU32,
     /// Segments larger than this are not coalesced: the route refused one (its MTU is
     /// smaller), while plain datagrams of that size are still fragmented and delivered.
     max_segment: AtomicUsize,
 }
+
+/// Sends made plainly after the first refusal before segmenting is tried again.
+const FIRST_PAUSE: u32 = 64;
 
 impl State {
     pub(crate) fn new(socket: &socket2::Socket, family: libc::c_int) -> State {
         State {
             enabled: AtomicBool::new(true),
             supported: AtomicBool::new(crate::sys::gso_supported(socket, family)),
+            pause: AtomicU32::new(0),
+            next_pause: AtomicU32::new(FIRST_PAUSE),
             max_segment: AtomicUsize::new(MAX_PAYLOAD),
         }
     }
 
     pub(crate) fn set_enabled(&self, enabled: bool) {
         self.enabled.store(enabled, Ordering::Relaxed);
+        if enabled {
+            // Asked for again: try at once.
+            self.pause.store(0, Ordering::Relaxed);
+            self.next_pause.store(FIRST_PAUSE, Ordering::Relaxed);
+        }
     }
 
-    /// Whether batches may be coalesced into `UDP_SEGMENT` sends.
+    /// Whether the socket may coalesce: the user wants it and the kernel has it.
     pub(crate) fn active(&self) -> bool {
         self.enabled.load(Ordering::Relaxed) && self.supported.load(Ordering::Relaxed)
     }
 
-    /// The kernel refused a segmented send (`EIO`: no checksum offload on the route;
-    /// `EINVAL`: segment larger than the path allows): never coalesce on this socket again.
-    pub(crate) fn disable_support(&self) {
-        self.supported.store(false, Ordering::Relaxed);
+    /// Whether this send may be coalesced: `active`, and not in a pause after a refusal
+    /// (which this call counts down).
+    #[inline]
+    pub(crate) fn try_now(&self) -> bool {
+        if !self.active() {
+            return false;
+        }
+        if self.pause.load(Ordering::Relaxed) == 0 {
+            return true;
+        }
+        let _ = self
+            .pause
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| p.checked_sub(1));
+        false
+    }
+
+    /// The kernel refused a segmented send that went plainly (`EIO`: no checksum offload
+    /// on the route; `EINVAL`: no checksums on the socket, or a segment larger than the path
+    /// allows): send plainly for a while, then try again.
+    pub(crate) fn pause_after_refusal(&self) {
+        let pause = self.next_pause.load(Ordering::Relaxed);
+        self.pause.store(pause, Ordering::Relaxed);
+        self.next_pause
+            .store(pause.saturating_mul(2).min(1 << 20), Ordering::Relaxed);
+    }
+
+    /// A segmented send went: the next refusal starts a short pause again.
+    #[inline]
+    pub(crate) fn accepted(&self) {
+        if self.next_pause.load(Ordering::Relaxed) != FIRST_PAUSE {
+            self.next_pause.store(FIRST_PAUSE, Ordering::Relaxed);
+        }
     }
 
     /// The route refused a segmented send with `EMSGSIZE`: segments of `segment` bytes do not

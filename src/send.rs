@@ -155,11 +155,13 @@ pub(crate) enum Outcome {
 /// Sends from message `start` on with one system call, retrying on `EINTR` and, when
 /// `io.wait` allows, waiting for room as long as the socket would block.
 ///
-/// A segmented send that fails (`EIO`/`EINVAL`: the kernel or device cannot segment;
-/// `EMSGSIZE`: the segment exceeds the route's MTU) is tried again at once with the same
-/// messages as plain datagrams. Only if they go is the failure the offload's, and offload
-/// is limited for good; if the error stays with the message, it is the message's (a bad
-/// destination, a datagram too large), and offload is left as it was.
+/// A segmented send that fails (`EIO`/`EINVAL`: the kernel or device cannot segment now;
+/// `EMSGSIZE`: the segment exceeds the route's MTU; `ENOBUFS`: a device queue shorter than
+/// the run) is tried again at once with the same messages as plain datagrams. Only if they
+/// go is the failure the offload's: segments that large are not coalesced again (EMSGSIZE),
+/// or offload pauses for a number of sends that doubles at each refusal in a row (EIO,
+/// EINVAL). If the error stays with the message, it is the message's (a bad destination, a
+/// datagram too large), and offload is left as it was.
 pub(crate) fn attempt<B: Batch + ?Sized>(
     io: &SendIo<'_>,
     batch: &mut B,
@@ -176,7 +178,7 @@ pub(crate) fn attempt<B: Batch + ?Sized>(
     let mut suspect: Option<(usize, i32)> = None;
     loop {
         // With offload: the largest segment to coalesce.
-        let gso = (suspect.is_none() && io.gso.active()).then(|| io.gso.max_segment());
+        let gso = (suspect.is_none() && io.gso.try_now()).then(|| io.gso.max_segment());
         io.syscalls.fetch_add(1, Ordering::Relaxed);
         let (step, segment) = if io.portable || batch.len() - start == 1 {
             let step = sys::send_one(io.fd, io.scratch, batch, start, map_v4, flags);
@@ -187,15 +189,16 @@ pub(crate) fn attempt<B: Batch + ?Sized>(
             (step, scratch.first_segment().filter(|_| gso.is_some()))
         };
         match (step, segment) {
-            (Ok(count), _) => {
-                if let Some((segment, code)) = suspect {
+            (Ok(count), segment) => {
+                match suspect {
                     // Plain datagrams went where the segmented send did not: the offload
                     // was at fault. Remember, for this socket.
-                    if code == libc::EMSGSIZE {
-                        io.gso.refuse_segments_of(segment);
-                    } else {
-                        io.gso.disable_support();
-                    }
+                    Some((segment, libc::EMSGSIZE)) => io.gso.refuse_segments_of(segment),
+                    // A queue too short for a whole run (ENOBUFS): nothing to learn.
+                    Some((_, libc::ENOBUFS)) => {}
+                    Some(_) => io.gso.pause_after_refusal(),
+                    None if segment.is_some() => io.gso.accepted(),
+                    None => {}
                 }
                 return Outcome::Sent(count);
             }
@@ -203,7 +206,7 @@ pub(crate) fn attempt<B: Batch + ?Sized>(
             (Err(e), Some(segment))
                 if matches!(
                     e.raw_os_error(),
-                    Some(libc::EIO | libc::EINVAL | libc::EMSGSIZE)
+                    Some(libc::EIO | libc::EINVAL | libc::EMSGSIZE | libc::ENOBUFS)
                 ) =>
             {
                 suspect = e.raw_os_error().map(|code| (segment, code));

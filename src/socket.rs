@@ -310,7 +310,13 @@ impl Socket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_receive_offload(&self, enabled: bool) -> io::Result<()> {
-        sys::set_udp_gro(&self.inner, enabled)?;
+        if !enabled && self.receive_offload() {
+            // What the kernel coalesced so far is received first, so nothing is merged.
+            let set = |on| sys::set_udp_gro(&self.inner, on);
+            gro::switch_off(&self.recv_io(Wait::Never), set)?;
+        } else {
+            sys::set_udp_gro(&self.inner, enabled)?;
+        }
         self.receive_offload.store(enabled, Ordering::Relaxed);
         Ok(())
     }
