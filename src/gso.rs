@@ -68,6 +68,11 @@ impl State {
         self.enabled.load(Ordering::Relaxed) && self.supported.load(Ordering::Relaxed)
     }
 
+    /// Whether sends are coalesced now: `active`, and not in a pause after a refusal.
+    pub(crate) fn segmenting(&self) -> bool {
+        self.active() && self.pause.load(Ordering::Relaxed) == 0
+    }
+
     /// Whether this send may be coalesced: `active`, and not in a pause after a refusal
     /// (which this call counts down).
     #[inline]

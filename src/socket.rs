@@ -281,7 +281,9 @@ impl Socket {
         self.gso.set_enabled(enabled);
     }
 
-    /// Whether batches are sent with UDP segmentation offload.
+    /// Whether batches are sent with UDP segmentation offload: asked for, and neither
+    /// unknown to the kernel nor paused after the kernel refused a segmented send (the
+    /// pause lasts some sends, then segmenting is tried again).
     ///
     /// ```
     /// let (a, _b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
@@ -289,7 +291,7 @@ impl Socket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn segmentation_offload(&self) -> bool {
-        self.gso.active()
+        self.gso.segmenting()
     }
 
     /// Turns UDP generic receive offload (`UDP_GRO`, Linux) on or off; off by default.
