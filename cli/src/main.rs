@@ -1,4 +1,4 @@
-//! The `mmsg` command-line tool: a demo, a sender, a sink and a benchmark.
+//! The `mmsg` command-line tool: a demo, a sender, a sink, a relay and a benchmark.
 
 /// Prints a line on stdout; a closed stdout (e.g. `| head`) is not an error worth a panic.
 macro_rules! say {
@@ -10,12 +10,14 @@ macro_rules! say {
 
 mod args;
 mod bench;
+mod cidr;
 mod cpu;
 mod demo;
 mod incoming;
 mod interrupt;
 mod pace;
 mod progress;
+mod relay;
 mod send;
 mod sink;
 mod source;
@@ -30,6 +32,7 @@ Examples:
   mmsg                                              # the demo: a video fanned out to 4 receivers
   mmsg sink --bind 127.0.0.1:5004 --output copy.bin
   mmsg send --to 127.0.0.1:5004 --file original.bin --rate 20000
+  mmsg relay --bind 0.0.0.0:5004 --to 192.0.2.10:5004,[2001:db8::7]:5004
   mmsg bench
 
 Run `mmsg help COMMAND` for each command's options and examples.";
@@ -54,6 +57,8 @@ enum Command {
     Send(send::SendArgs),
     /// Receive numbered datagrams: report rate, loss and reordering, rebuild a sent file
     Sink(sink::SinkArgs),
+    /// Relay every datagram received on one address to many recipients, unchanged
+    Relay(relay::RelayArgs),
     /// Benchmark mmsg against other ways of sending datagrams.
     Bench(bench::BenchArgs),
 }
@@ -65,6 +70,7 @@ fn main() {
         Some(Command::Demo(args)) => demo::run(args),
         Some(Command::Send(args)) => send::run(args),
         Some(Command::Sink(args)) => sink::run(args),
+        Some(Command::Relay(args)) => relay::run(args),
         Some(Command::Bench(args)) => Ok(bench::run(args)),
     };
     let code = outcome.unwrap_or_else(|fail| {
