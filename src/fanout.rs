@@ -31,8 +31,12 @@ pub struct Recipient {
     /// How many packets, from the front, this recipient was sent. `send_fanout` carries on
     /// from here, so a call cut short can simply be made again.
     pub packets_sent: usize,
-    /// The error that made `send_fanout` set this recipient aside (e.g. `ECONNREFUSED`).
-    /// A recipient with an error is skipped until it is cleared.
+    /// The error that made `send_fanout` set this recipient aside: what the OS answered a
+    /// send to it (`EACCES` for a broadcast address, `EINVAL` for port 0, `ENETUNREACH`
+    /// with no route, `EMSGSIZE` for a packet too large for its family, ...). A recipient
+    /// with an error is skipped until it is cleared. An unconnected UDP socket is not told
+    /// of ICMP port-unreachable messages (Linux reports them to connected sockets only), so
+    /// a recipient that went away is not detected this way.
     pub error: Option<io::Error>,
 }
 
