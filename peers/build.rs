@@ -6,6 +6,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(have_glib)");
     cc::Build::new()
         .file("c/kernel_floor.c")
+        .file("c/relay.c")
         .warnings(true)
         .extra_warnings(true)
         .compile("mmsg_peers_floor");

@@ -8,6 +8,8 @@ use std::net::SocketAddrV4;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
+pub mod relay;
+
 /// Whether this build has the GLib peer.
 pub const HAVE_GLIB: bool = cfg!(have_glib);
 
