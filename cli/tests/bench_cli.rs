@@ -251,3 +251,49 @@ fn the_c_peers_left_out_of_a_build_say_how_to_get_them() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--features peers"), "{stderr}");
 }
+
+#[test]
+fn the_relay_workload_reports_each_relay() {
+    let out = bench(&[
+        "--workload",
+        "relay",
+        "--count",
+        "2000",
+        "--size",
+        "1200",
+        "--dests",
+        "4",
+        "--repeat",
+        "1",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let relays: Vec<&str> = stdout
+        .lines()
+        .map(|l| {
+            assert!(l.contains("\"workload\":\"relay\""), "{l}");
+            assert!(pps_of(l) > 0.0, "{l}");
+            l.split("\"relay\":\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap()
+        })
+        .collect();
+    let mut expected = vec!["mmsg"];
+    if cfg!(feature = "peers") {
+        expected.extend(["c-mmsg", "c-gro-gso"]);
+    }
+    assert_eq!(relays, expected);
+
+    let out = bench(&["--workload", "relay", "--relay", "samplicator"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+        1
+    );
+}

@@ -5,6 +5,7 @@
 mod chart;
 mod plan;
 mod raw;
+mod relay;
 mod senders;
 
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
@@ -64,6 +65,10 @@ pub struct BenchArgs {
     /// One JSON object per line.
     #[arg(long)]
     json: bool,
+    /// Relays to run with `--workload relay`, comma-separated (default: all of them: mmsg,
+    /// and with the `peers` feature c-mmsg and c-gro-gso).
+    #[arg(long, value_delimiter = ',')]
+    relay: Vec<String>,
     /// Runs of each cell, senders interleaved; the best is kept.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
@@ -153,7 +158,18 @@ fn bench(a: BenchArgs) -> Result<(), Fail> {
             }
             Ok(())
         }
-        Some(w) => fail(format!("unknown workload '{w}' (known: mixed, fanout)")),
+        Some("relay") => relay::run(
+            &a.relay,
+            a.count.unwrap_or(50_000),
+            a.size,
+            a.dests,
+            a.repeat,
+            a.json,
+        )
+        .map_err(Fail),
+        Some(w) => fail(format!(
+            "unknown workload '{w}' (known: mixed, fanout, relay)"
+        )),
         None => grid(&chosen, a.count.unwrap_or(20_000), a.repeat, a.json, &a.svg),
     }
 }
