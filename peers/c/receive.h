@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct mmsg_recv_want {
+    unsigned char *data; /* the caller's buffers: batch of `buffer` bytes, back to back */
     size_t count;      /* datagrams to receive */
     size_t size;       /* the size every datagram should have */
     size_t batch;      /* messages (buffers) per receive call */

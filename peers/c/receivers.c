@@ -1,6 +1,8 @@
-/* The receive floors, written as a C programmer would: buffers, headers and control space
- * prepared before the loop, and the loop nothing but the receive call and the per-datagram
- * work every receiver of the bench does (see receive.h). */
+/* The receive floors, written as a C programmer would: headers and control space prepared
+ * before the loop, and the loop nothing but the receive call and the per-datagram work
+ * every receiver of the bench does (see receive.h). The data buffers are the caller's, made
+ * once and reused from drain to drain as the Rust receivers' are, so that every receiver
+ * starts a drain with its buffers in the same state. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
@@ -42,16 +44,14 @@ int mmsg_recv_wait(int fd, const struct mmsg_recv_want *w) {
 int mmsg_peer_c_recvmmsg(int fd, const struct mmsg_recv_want *w, struct mmsg_recv_tally *t) {
     memset(t, 0, sizeof *t);
     size_t batch = w->batch ? w->batch : 1;
-    unsigned char *data = malloc(batch * (w->buffer ? w->buffer : 1));
+    unsigned char *data = w->data;
     struct iovec *vectors = calloc(batch, sizeof *vectors);
     struct sockaddr_storage *names = calloc(batch, sizeof *names);
     struct mmsghdr *headers = calloc(batch, sizeof *headers);
-    if (!data || !vectors || !names || !headers) {
-        free(data), free(vectors), free(names), free(headers);
+    if (!vectors || !names || !headers) {
+        free(vectors), free(names), free(headers);
         return -ENOMEM;
     }
-    /* Written once now, so that no page is first touched (faulted in) on the clock. */
-    memset(data, 0xA5, batch * w->buffer); /* not 0: malloc+memset(0) may become calloc */
     for (size_t i = 0; i < batch; i++) {
         vectors[i].iov_base = data + i * w->buffer;
         vectors[i].iov_len = w->buffer;
@@ -92,7 +92,7 @@ int mmsg_peer_c_recvmmsg(int fd, const struct mmsg_recv_want *w, struct mmsg_rec
         if (w->idle_ms > 0 || t->datagrams >= w->count)
             t->last_ns = mmsg_peer_now_ns();
     }
-    free(data), free(vectors), free(names), free(headers);
+    free(vectors), free(names), free(headers);
     return rc;
 }
 
@@ -133,17 +133,15 @@ static void count_segments(struct mmsg_recv_tally *t, const unsigned char *data,
 int mmsg_peer_c_gro(int fd, const struct mmsg_recv_want *w, struct mmsg_recv_tally *t) {
     memset(t, 0, sizeof *t);
     size_t batch = w->batch ? w->batch : 1;
-    unsigned char *data = malloc(batch * (w->buffer ? w->buffer : 1));
+    unsigned char *data = w->data;
     struct iovec *vectors = calloc(batch, sizeof *vectors);
     struct sockaddr_storage *names = calloc(batch, sizeof *names);
     union gro_cmsg *controls = calloc(batch, sizeof *controls);
     struct mmsghdr *headers = calloc(batch, sizeof *headers);
-    if (!data || !vectors || !names || !controls || !headers) {
-        free(data), free(vectors), free(names), free(controls), free(headers);
+    if (!vectors || !names || !controls || !headers) {
+        free(vectors), free(names), free(controls), free(headers);
         return -ENOMEM;
     }
-    /* Written once now, so that no page is first touched (faulted in) on the clock. */
-    memset(data, 0xA5, batch * w->buffer); /* not 0: malloc+memset(0) may become calloc */
     for (size_t i = 0; i < batch; i++) {
         vectors[i].iov_base = data + i * w->buffer;
         vectors[i].iov_len = w->buffer;
@@ -197,6 +195,6 @@ int mmsg_peer_c_gro(int fd, const struct mmsg_recv_want *w, struct mmsg_recv_tal
         if (w->idle_ms > 0 || t->datagrams >= w->count)
             t->last_ns = mmsg_peer_now_ns();
     }
-    free(data), free(vectors), free(names), free(controls), free(headers);
+    free(vectors), free(names), free(controls), free(headers);
     return rc;
 }

@@ -53,6 +53,7 @@ pub struct Tally {
 /// `struct mmsg_recv_want` of `c/receive.h`.
 #[repr(C)]
 struct RawWant {
+    data: *mut u8,
     count: usize,
     size: usize,
     batch: usize,
@@ -90,30 +91,30 @@ extern "C" {
     ) -> libc::c_int;
 }
 
-/// Receives with `recvmmsg` of [`Want::batch`] messages, one buffer each, senders'
-/// addresses asked for.
-pub fn c_recvmmsg(fd: BorrowedFd<'_>, want: &Want<'_>) -> io::Result<Tally> {
-    call(mmsg_peer_c_recvmmsg, fd, want)
+/// Receives with `recvmmsg` of [`Want::batch`] messages, one buffer each (of `buffers`,
+/// which holds them back to back), senders' addresses asked for.
+pub fn c_recvmmsg(fd: BorrowedFd<'_>, want: &Want<'_>, buffers: &mut [u8]) -> io::Result<Tally> {
+    call(mmsg_peer_c_recvmmsg, fd, want, buffers)
 }
 
 /// Receives coalesced buffers (the socket needs `UDP_GRO` on, see [`enable_gro`], before
 /// the datagrams are queued) and walks their segments in place: one `recvmsg` per buffer
 /// with a [`Want::batch`] of 1, else `recvmmsg` of that many buffers.
-pub fn c_gro(fd: BorrowedFd<'_>, want: &Want<'_>) -> io::Result<Tally> {
-    call(mmsg_peer_c_gro, fd, want)
+pub fn c_gro(fd: BorrowedFd<'_>, want: &Want<'_>, buffers: &mut [u8]) -> io::Result<Tally> {
+    call(mmsg_peer_c_gro, fd, want, buffers)
 }
 
 /// Receives with GLib's `g_socket_receive_messages` of [`Want::batch`] messages, on a
 /// GSocket made from a duplicate of `fd`, senders asked for (GLib makes a `GSocketAddress`
 /// per datagram, released after it is counted). `Unsupported` where GLib was not found.
-pub fn glib_receive(fd: BorrowedFd<'_>, want: &Want<'_>) -> io::Result<Tally> {
+pub fn glib_receive(fd: BorrowedFd<'_>, want: &Want<'_>, buffers: &mut [u8]) -> io::Result<Tally> {
     #[cfg(have_glib)]
     {
-        call(mmsg_peer_glib_receive, fd, want)
+        call(mmsg_peer_glib_receive, fd, want, buffers)
     }
     #[cfg(not(have_glib))]
     {
-        let _ = (fd, want);
+        let _ = (fd, want, buffers);
         Err(crate::no_glib())
     }
 }
@@ -138,17 +139,27 @@ pub fn enable_gro(fd: BorrowedFd<'_>) -> io::Result<()> {
     }
 }
 
-fn call(receiver: Receiver, fd: BorrowedFd<'_>, want: &Want<'_>) -> io::Result<Tally> {
+fn call(
+    receiver: Receiver,
+    fd: BorrowedFd<'_>,
+    want: &Want<'_>,
+    buffers: &mut [u8],
+) -> io::Result<Tally> {
     if want.batch == 0 || want.batch > MAX_BATCH || want.buffer == 0 || want.size == 0 {
         return Err(invalid(
             "batch must be 1..=1024, and the buffer and datagram sizes at least 1",
         ));
     }
-    if want.batch.checked_mul(want.buffer).is_none() {
-        return Err(invalid("the buffers do not fit in memory"));
+    if want
+        .batch
+        .checked_mul(want.buffer)
+        .is_none_or(|needed| needed > buffers.len())
+    {
+        return Err(invalid("the buffers are smaller than batch x buffer bytes"));
     }
     let idle_ms = want.wait_slice.as_millis().clamp(1, 60_000) as libc::c_int;
     let raw = RawWant {
+        data: buffers.as_mut_ptr(),
         count: want.count,
         size: want.size,
         batch: want.batch,
@@ -160,9 +171,11 @@ fn call(receiver: Receiver, fd: BorrowedFd<'_>, want: &Want<'_>) -> io::Result<T
     };
     let mut tally = RawTally::default();
     // SAFETY: `raw` and `tally` are live for the call and laid out as receive.h declares;
-    // `done`, where given, is an AtomicI32 (an i32 in memory) borrowed for the call and read
-    // by the C side only with atomic loads; the C side allocates its own buffers, sized from
-    // `raw` (checked above), and frees them before returning. `fd` is open for the call.
+    // `raw.data` points at `buffers`, borrowed mutably for the call and at least batch x
+    // buffer bytes long (checked above), the only memory the kernel writes through the C
+    // side's vectors; `done`, where given, is an AtomicI32 (an i32 in memory) borrowed for
+    // the call and read by the C side only with atomic loads; the C side frees what it
+    // allocates before returning. `fd` is open for the call.
     let rc = unsafe { receiver(fd.as_raw_fd(), &raw, &mut tally) };
     if rc < 0 {
         return Err(io::Error::from_raw_os_error(-rc));
@@ -241,12 +254,19 @@ mod tests {
         crate::c_sendmmsg(sender.as_fd(), &plan, true).unwrap();
     }
 
+    type Receive = fn(BorrowedFd<'_>, &Want<'_>, &mut [u8]) -> io::Result<Tally>;
+
+    /// `receive` with buffers of its own for `want`.
+    fn with_buffers(receive: Receive, fd: BorrowedFd<'_>, want: &Want<'_>) -> io::Result<Tally> {
+        receive(fd, want, &mut vec![0; want.batch * want.buffer])
+    }
+
     /// Every plain receiver takes exactly what was queued: all of it, each datagram once,
     /// in calls of its batch, and stops at the empty queue even when asked for more.
-    fn receives_plain(receive: fn(BorrowedFd<'_>, &Want<'_>) -> io::Result<Tally>) {
+    fn receives_plain(receive: Receive) {
         let (socket, to) = receiver();
         send_plain(to, 100);
-        let tally = receive(socket.as_fd(), &want(100, 16, 2048)).unwrap();
+        let tally = with_buffers(receive, socket.as_fd(), &want(100, 16, 2048)).unwrap();
         assert_eq!(
             (tally.datagrams, tally.wrong_size, tally.sum),
             (100, 0, sum_of(100))
@@ -255,13 +275,13 @@ mod tests {
         assert_eq!(tally.calls, 7);
         // Asked for more than there is: everything queued, then the empty queue ends it.
         send_plain(to, 10);
-        let tally = receive(socket.as_fd(), &want(50, 16, 2048)).unwrap();
+        let tally = with_buffers(receive, socket.as_fd(), &want(50, 16, 2048)).unwrap();
         assert_eq!((tally.datagrams, tally.sum), (10, sum_of(10)));
         // A datagram of another size, and one cut to a smaller buffer, are counted as such.
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         sender.send_to(&[9; 50], to).unwrap();
         sender.send_to(&[8; 300], to).unwrap();
-        let tally = receive(socket.as_fd(), &want(2, 4, 200)).unwrap();
+        let tally = with_buffers(receive, socket.as_fd(), &want(2, 4, 200)).unwrap();
         assert_eq!(
             (tally.datagrams, tally.wrong_size, tally.sum),
             (2, 2, 9 + 8)
@@ -279,7 +299,7 @@ mod tests {
             receives_plain(glib_receive);
         } else {
             let (socket, _) = receiver();
-            let err = glib_receive(socket.as_fd(), &want(1, 1, 2048)).unwrap_err();
+            let err = glib_receive(socket.as_fd(), &want(1, 1, 2048), &mut [0; 2048]).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::Unsupported);
         }
     }
@@ -295,7 +315,7 @@ mod tests {
                 .unwrap()
                 .send_to(&[200; 50], to)
                 .unwrap();
-            let tally = c_gro(socket.as_fd(), &want(101, batch, 65_536)).unwrap();
+            let tally = with_buffers(c_gro, socket.as_fd(), &want(101, batch, 65_536)).unwrap();
             assert_eq!(
                 (tally.datagrams, tally.wrong_size, tally.sum),
                 (101, 1, sum_of(100) + 200),
@@ -311,7 +331,7 @@ mod tests {
     fn c_gro_without_gro_on_gets_one_datagram_a_buffer() {
         let (socket, to) = receiver();
         send_segmented(to, 70);
-        let tally = c_gro(socket.as_fd(), &want(70, 1, 65_536)).unwrap();
+        let tally = with_buffers(c_gro, socket.as_fd(), &want(70, 1, 65_536)).unwrap();
         assert_eq!(
             (tally.datagrams, tally.sum, tally.calls),
             (70, sum_of(70), 70)
@@ -320,7 +340,7 @@ mod tests {
 
     #[test]
     fn a_live_receiver_waits_for_the_sender_and_stops_when_it_is_done() {
-        for receive in [c_recvmmsg, c_gro] {
+        for receive in [c_recvmmsg as Receive, c_gro] {
             let (socket, to) = receiver();
             let done = AtomicI32::new(0);
             let tally = std::thread::scope(|s| {
@@ -330,7 +350,7 @@ mod tests {
                         done: Some(&done),
                         ..want(1000, 8, 65_536)
                     };
-                    receive(socket.as_fd(), &want)
+                    with_buffers(receive, socket.as_fd(), &want)
                 });
                 send_plain(to, 100);
                 done.store(1, Ordering::Release);
@@ -344,8 +364,10 @@ mod tests {
     #[test]
     fn bad_batches_and_buffers_are_refused() {
         let (socket, _) = receiver();
-        for (batch, buffer) in [(0, 2048), (1025, 2048), (1, 0), (usize::MAX, 2)] {
-            let err = c_recvmmsg(socket.as_fd(), &want(1, batch, buffer)).unwrap_err();
+        let mut buffers = [0u8; 4096];
+        for (batch, buffer) in [(0, 2048), (1025, 2048), (1, 0), (usize::MAX, 2), (3, 2048)] {
+            let err =
+                c_recvmmsg(socket.as_fd(), &want(1, batch, buffer), &mut buffers).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{batch} {buffer}");
         }
     }

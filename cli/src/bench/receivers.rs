@@ -94,7 +94,8 @@ pub struct Receiver {
     socket: Kind,
     /// Buffers (messages) per receive call.
     batch: usize,
-    /// The buffers of std, receive_messages and quinn-udp, `batch` of them back to back.
+    /// The buffers of every receiver but receive_batch's, `batch` of them back to back (the
+    /// C peers' too, so that they start each drain in the same state as the others').
     data: Vec<u8>,
     /// mmsg's `receive_batch` buffers.
     buffers: Option<ReceiveBatch>,
@@ -150,13 +151,13 @@ impl Receiver {
             _ => batch,
         };
         let buffer = match name {
-            "mmsg" | "quinn-udp" => ReceiveBatch::OFFLOAD_BUFFER_SIZE,
+            "mmsg" | "quinn-udp" | "c-gro" | "c-gro-recvmmsg" => ReceiveBatch::OFFLOAD_BUFFER_SIZE,
             _ => plain_buffer(size),
         };
-        // receive_batch's buffers are a ReceiveBatch, and the C peers allocate their own.
+        // receive_batch's buffers are a ReceiveBatch; every other receiver's are here.
         let data = match name {
-            "std" | "mmsg-messages" | "quinn-udp" => vec![0u8; batch * buffer],
-            _ => Vec::new(),
+            "mmsg" | "mmsg-no-gro" | "mmsg-portable" => Vec::new(),
+            _ => vec![0u8; batch * buffer],
         };
         let buffers = matches!(name, "mmsg" | "mmsg-no-gro" | "mmsg-portable")
             .then(|| ReceiveBatch::new(batch, buffer));
@@ -276,9 +277,9 @@ impl Receiver {
                     wait_slice: WAIT_SLICE,
                 };
                 let t = match name {
-                    "c-recvmmsg" => receive::c_recvmmsg(socket.as_fd(), &peer),
-                    "c-gro" | "c-gro-recvmmsg" => receive::c_gro(socket.as_fd(), &peer),
-                    _ => receive::glib_receive(socket.as_fd(), &peer),
+                    "c-recvmmsg" => receive::c_recvmmsg(socket.as_fd(), &peer, data),
+                    "c-gro" | "c-gro-recvmmsg" => receive::c_gro(socket.as_fd(), &peer, data),
+                    _ => receive::glib_receive(socket.as_fd(), &peer, data),
                 }?;
                 Ok(Tally {
                     datagrams: t.datagrams,
@@ -290,7 +291,7 @@ impl Receiver {
             }
             #[cfg(not(feature = "peers"))]
             (Kind::Std(_), name) => {
-                let _ = batch;
+                let _ = (batch, data);
                 Err(io::Error::new(
                     io::ErrorKind::Unsupported,
                     format!("receiver '{name}' needs the peers feature"),
