@@ -2,17 +2,22 @@
 # The issue's receive goal cells: `mmsg bench --workload receive --size B --count 200000
 # --repeat 5`, every receiver in one invocation (receivers interleaved, best of 5), run
 # RUNS times per size; prints each run's ratios and their medians, as recorded in
-# BENCHMARKS.md. Usage: bash scripts/receive-goals.sh [runs] [count]
+# BENCHMARKS.md. Usage: bash scripts/receive-goals.sh [runs] [count] [size...]
+# MMSG_BIN=path runs that binary instead of building this tree's (to compare two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-5}"
 count="${2:-200000}"
-cargo build --release -q -p mmsg-cli --features peers
+sizes="${*:3}"
+mmsg="${MMSG_BIN:-./target/release/mmsg}"
+if [ -z "${MMSG_BIN:-}" ]; then
+    cargo build --release -q -p mmsg-cli --features peers
+fi
 pairs="mmsg/c-gro mmsg/quinn-udp mmsg-no-gro/c-recvmmsg mmsg-no-gro/glib mmsg/c-gro-recvmmsg mmsg-messages/glib"
-for size in 1200 64; do
+for size in ${sizes:-1200 64}; do
     echo "## --size $size --count $count --repeat 5, $runs runs"
     for run in $(seq "$runs"); do
-        ./target/release/mmsg bench --workload receive --size "$size" --count "$count" \
+        "$mmsg" bench --workload receive --size "$size" --count "$count" \
             --repeat 5 --json |
             sed -E 's/.*"receiver":"([^"]*)".*"ns_per_datagram":([0-9.]*),"pps":([0-9]*)}/\1 \3 \2/'
     done | awk -v runs="$runs" -v pairs="$pairs" '
