@@ -1,11 +1,12 @@
 //! Compiles the C peers. The GLib peer is built only where pkg-config finds gio-2.0; the
-//! crate then sets `cfg(have_glib)` and the bench lists `glib` among its senders.
+//! crate then sets `cfg(have_glib)` and the bench lists `glib` among its senders and receivers.
 
 fn main() {
     println!("cargo::rerun-if-changed=c");
     println!("cargo::rustc-check-cfg=cfg(have_glib)");
     cc::Build::new()
         .file("c/kernel_floor.c")
+        .file("c/receivers.c")
         .file("c/relay.c")
         .warnings(true)
         .extra_warnings(true)
@@ -21,6 +22,7 @@ fn main() {
             let mut build = cc::Build::new();
             build
                 .file("c/glib_peer.c")
+                .file("c/glib_receiver.c")
                 .warnings(true)
                 .extra_warnings(true);
             for path in &gio.include_paths {

@@ -164,10 +164,14 @@ impl ReceiveBatch {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn datagrams(&self) -> impl Iterator<Item = (Option<SocketAddr>, &[u8])> + '_ {
-        self.buffers().flat_map(|buffer| {
-            let from = buffer.source_addr();
-            buffer.datagrams().map(move |d| (from, d))
-        })
+        Datagrams {
+            batch: self,
+            next: 0,
+            rest: &[],
+            segment: 1,
+            from: None,
+            empty: false,
+        }
     }
 
     // ---- for the receive engine ----
@@ -193,13 +197,23 @@ impl ReceiveBatch {
             batch_call,
             syscalls,
         );
-        for index in 0..filled {
-            let len = self.received[index].len;
-            let segment = self.controls[index].messages().find_map(|m| match m {
-                ReceivedControlMessage::UdpGroSegment(size) => Some(usize::from(size)),
-                _ => None,
-            });
-            self.segments[index] = segment.filter(|&s| s > 0 && s < len).unwrap_or(len);
+        for ((segment, received), control) in self
+            .segments
+            .iter_mut()
+            .zip(&self.received[..filled])
+            .zip(&self.controls[..filled])
+        {
+            let len = received.len;
+            // Most buffers come with no control data at all: nothing to parse.
+            let gro = (!control.is_empty())
+                .then(|| {
+                    control.messages().find_map(|m| match m {
+                        ReceivedControlMessage::UdpGroSegment(size) => Some(usize::from(size)),
+                        _ => None,
+                    })
+                })
+                .flatten();
+            *segment = gro.filter(|&s| s > 0 && s < len).unwrap_or(len);
         }
         self.filled = filled;
         (filled, err)
@@ -250,6 +264,47 @@ impl std::fmt::Debug for ReceiveBatch {
             .field("buffer_size", &self.size)
             .field("filled", &self.buffers().collect::<Vec<_>>())
             .finish()
+    }
+}
+
+/// [`ReceiveBatch::datagrams`]: the filled buffers cut segment by segment, each buffer's
+/// sender converted once. (The walk of `buffers()` and `Buffer::datagrams()` chained, with
+/// nothing but a cut per datagram.)
+struct Datagrams<'a> {
+    batch: &'a ReceiveBatch,
+    /// The buffer after the current one.
+    next: usize,
+    /// What is left of the current buffer, its segment size and its sender.
+    rest: &'a [u8],
+    segment: usize,
+    from: Option<SocketAddr>,
+    /// The current buffer holds a 0-byte datagram, not yet handed out.
+    empty: bool,
+}
+
+impl<'a> Iterator for Datagrams<'a> {
+    type Item = (Option<SocketAddr>, &'a [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if !self.rest.is_empty() {
+                let (datagram, rest) = self.rest.split_at(self.segment.min(self.rest.len()));
+                self.rest = rest;
+                return Some((self.from, datagram));
+            }
+            if self.empty {
+                // One empty slice, as `Buffer::datagrams` yields it.
+                self.empty = false;
+                return Some((self.from, self.rest));
+            }
+            let buffer = self.batch.get(self.next)?;
+            self.next += 1;
+            self.rest = buffer.data();
+            self.segment = buffer.segment_size().max(1);
+            self.from = buffer.source_addr();
+            self.empty = self.rest.is_empty();
+        }
     }
 }
 

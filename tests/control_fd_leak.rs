@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::AsFd;
 
-use mmsg::{ControlBuffer, ControlMessage, InputMessage, MsgFlags, Socket};
+use mmsg::{ControlBuffer, ControlMessage, InputMessage, MsgFlags, ReceiveBatch, Socket};
 
 /// Open descriptors of this process.
 fn open_fds() -> usize {
@@ -135,6 +135,52 @@ fn received_descriptors_are_closed_unless_taken_and_never_leak() {
         send_descriptors(&a, &file, 8, 4);
         assert_eq!(receive_into(&b, 8, None), 0);
         assert_eq!(open_fds(), base);
+
+        // receive_batch's own buffers, reused call after call (their headers laid out once):
+        // the descriptors of the last receive are held, earlier ones closed, and a receive
+        // with none, or dropping the batch, closes them.
+        let mut batch = ReceiveBatch::new(4, 8);
+        for round in 0..20 {
+            send_descriptors(&a, &file, 4, 5);
+            assert_eq!(batch_into(&b, &mut batch, 4), 20, "round {round}");
+            assert_eq!(open_fds(), base + 20, "round {round}");
+        }
+        for i in 0..4u8 {
+            a.send(&[i; 3], None).unwrap();
+        }
+        assert_eq!(batch_into(&b, &mut batch, 4), 0);
+        assert_eq!(open_fds(), base);
+        send_descriptors(&a, &file, 3, 2);
+        assert_eq!(batch_into(&b, &mut batch, 3), 6);
+        assert_eq!(open_fds(), base + 6);
+        drop(batch);
+        assert_eq!(open_fds(), base);
         assert_nothing_queued(&b);
     }
+}
+
+/// Receives `count` datagrams into `batch` (a call may take fewer); checks their payloads;
+/// returns how many descriptors its buffers hold after the last call.
+fn batch_into(receiver: &Socket, batch: &mut ReceiveBatch, count: usize) -> usize {
+    let mut got = 0;
+    let mut held = 0;
+    while got < count {
+        let n = receiver
+            .receive_batch(batch, MsgFlags::empty(), None)
+            .unwrap();
+        held = 0;
+        for (i, buffer) in batch.buffers().enumerate() {
+            assert_eq!(buffer.data(), &[(got + i) as u8; 3]);
+            held += buffer
+                .control()
+                .messages()
+                .map(|m| match m {
+                    mmsg::ReceivedControlMessage::Rights(n) => n,
+                    _ => 0,
+                })
+                .sum::<usize>();
+        }
+        got += n;
+    }
+    held
 }

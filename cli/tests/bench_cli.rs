@@ -1,5 +1,7 @@
 //! `mmsg bench` runs and reports well-formed figures (no speed is asserted here; what each
-//! sender delivers is checked byte for byte by the bench's own unit tests).
+//! sender delivers is checked byte for byte by the bench's own unit tests, and every
+//! receiver's count, sizes and bytes are checked by the bench itself on every run, which
+//! fails otherwise).
 
 use std::process::{Command, Output};
 
@@ -13,7 +15,16 @@ fn bench(args: &[&str]) -> Output {
 
 /// The senders this build knows, as its error for an unknown one lists them.
 fn known_senders() -> Vec<String> {
-    let out = bench(&["--workload", "mixed", "--sender", "nope"]);
+    known(&["--workload", "mixed", "--sender", "nope"])
+}
+
+/// The receivers this build knows, likewise.
+fn known_receivers() -> Vec<String> {
+    known(&["--workload", "receive", "--receiver", "nope"])
+}
+
+fn known(args: &[&str]) -> Vec<String> {
+    let out = bench(args);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let list = stderr
         .split("(known: ")
@@ -89,11 +100,132 @@ fn every_sender_reports_a_json_line_with_the_documented_keys() {
     }
 }
 
+#[test]
+fn the_issue_s_receivers_are_all_there() {
+    let known = known_receivers();
+    for required in [
+        "std",
+        "mmsg",
+        "mmsg-no-gro",
+        "mmsg-messages",
+        "mmsg-portable",
+        "quinn-udp",
+        #[cfg(feature = "peers")]
+        "c-recvmmsg",
+        #[cfg(feature = "peers")]
+        "c-gro",
+        #[cfg(feature = "peers")]
+        "c-gro-recvmmsg",
+    ] {
+        assert!(
+            known.iter().any(|k| k == required),
+            "{required} in {known:?}"
+        );
+    }
+    assert_eq!(known[0], "std", "the baseline first");
+}
+
+/// The value of `key` in a JSON line of the bench (numbers and plain strings only).
+fn value_of<'a>(line: &'a str, key: &str) -> &'a str {
+    let at = line
+        .find(&format!("\"{key}\":"))
+        .unwrap_or_else(|| panic!("no {key} in {line}"));
+    let rest = &line[at + key.len() + 3..];
+    rest[..rest.find([',', '}']).unwrap()].trim_matches('"')
+}
+
+#[test]
+fn every_receiver_reports_a_json_line_with_the_documented_keys() {
+    let receivers = known_receivers();
+    for size in ["64", "1200"] {
+        for live in [false, true] {
+            let mut args = vec![
+                "--workload",
+                "receive",
+                "--count",
+                "3000",
+                "--size",
+                size,
+                "--repeat",
+                "2",
+                "--json",
+            ];
+            if live {
+                args.push("--live");
+            }
+            let out = bench(&args);
+            assert!(
+                out.status.success(),
+                "{size} {live}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let lines: Vec<&str> = stdout.lines().collect();
+            // One line per receiver, in the order known, with every key in order.
+            assert_eq!(lines.len(), receivers.len(), "{stdout}");
+            let mode = if live { "live" } else { "drain" };
+            for (line, receiver) in lines.iter().zip(&receivers) {
+                let head = format!(
+                    "{{\"workload\":\"receive\",\"receiver\":\"{receiver}\",\"mode\":\"{mode}\",\"count\":3000,\"size\":{size},\"batch\":"
+                );
+                assert!(line.starts_with(&head), "{line}");
+                let keys: Vec<&str> = line
+                    .split(",\"")
+                    .skip(1)
+                    .map(|kv| kv.split('"').next().unwrap())
+                    .collect();
+                assert_eq!(
+                    keys,
+                    [
+                        "receiver",
+                        "mode",
+                        "count",
+                        "size",
+                        "batch",
+                        "sent",
+                        "received",
+                        "loss_pct",
+                        "rcvbuf",
+                        "seconds",
+                        "ns_per_datagram",
+                        "pps"
+                    ],
+                    "{line}"
+                );
+                assert!(pps_of(line) > 0.0, "{line}");
+                let number = |key| value_of(line, key).parse::<f64>().unwrap();
+                assert!(number("batch") >= 1.0, "{line}");
+                assert!(number("ns_per_datagram") > 0.0, "{line}");
+                assert!(number("rcvbuf") > 0.0, "{line}");
+                assert_eq!(number("sent"), 3000.0, "{line}");
+                if live {
+                    // What arrived of what was sent, and the loss it makes.
+                    let received = number("received");
+                    assert!(received > 0.0 && received <= 3000.0, "{line}");
+                    let loss = (3000.0 - received) * 100.0 / 3000.0;
+                    assert!((number("loss_pct") - loss).abs() < 0.01, "{line}");
+                } else {
+                    // The drain took exactly what was queued (the bench fails otherwise).
+                    assert_eq!(number("received"), 3000.0, "{line}");
+                    assert_eq!(number("loss_pct"), 0.0, "{line}");
+                }
+            }
+        }
+    }
+}
+
 /// The grid's third sender: the C floor where this build has the peers.
 const THIRD: &str = if cfg!(feature = "peers") {
     "c-gso"
 } else {
     "raw-gso"
+};
+
+/// The grid's third receiver, likewise.
+const THIRD_RECEIVER: &str = if cfg!(feature = "peers") {
+    "c-gro"
+} else {
+    "quinn-udp"
 };
 
 #[test]
@@ -104,6 +236,8 @@ fn the_grid_prints_every_cell_as_ratios_and_draws_the_chart() {
     let out = bench(&[
         "--sender",
         &format!("std,mmsg,{THIRD}"),
+        "--receiver",
+        &format!("std,mmsg,{THIRD_RECEIVER}"),
         "--count",
         "128",
         "--repeat",
@@ -120,9 +254,8 @@ fn the_grid_prints_every_cell_as_ratios_and_draws_the_chart() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].contains("ratio to std"), "{stdout}");
     assert!(lines[1].ends_with(&format!("mmsg  {THIRD}")), "{stdout}");
-    // 2 workloads x 2 sizes x 3 receiver counts x 3 batches.
-    let rows: Vec<&str> = lines[2..].to_vec();
-    assert_eq!(rows.len(), 36, "{stdout}");
+    // 2 workloads x 2 sizes x 3 receiver counts x 3 batches, then the receive section.
+    let rows: Vec<&str> = lines[2..38].to_vec();
     assert!(rows[0].starts_with("mixed      64     1     1"), "{stdout}");
     assert!(
         rows[35].starts_with("fanout   1200    64    64"),
@@ -137,6 +270,22 @@ fn the_grid_prints_every_cell_as_ratios_and_draws_the_chart() {
         assert_eq!(ratios.len(), 2, "{row}");
         assert!(ratios.iter().all(|r| *r > 0.0), "{row}");
     }
+    // The receive section: a row per size, each receiver's ratio to std's drain.
+    assert!(lines[38].starts_with("receive: "), "{stdout}");
+    assert!(lines[38].contains("ratio to std"), "{stdout}");
+    assert!(
+        lines[39].ends_with(&format!("mmsg  {THIRD_RECEIVER}")),
+        "{stdout}"
+    );
+    let receive_rows = &lines[40..];
+    assert_eq!(receive_rows.len(), 2, "{stdout}");
+    for (row, size) in receive_rows.iter().zip(["64", "1200"]) {
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(&fields[..3], ["receive", size, "64"], "{row}");
+        let figures: Vec<f64> = fields[3..].iter().map(|r| r.parse().unwrap()).collect();
+        assert_eq!(figures.len(), 3, "{row}");
+        assert!(figures.iter().all(|r| *r > 0.0), "{row}");
+    }
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert!(
         chart.starts_with("<svg"),
@@ -149,31 +298,70 @@ fn the_grid_prints_every_cell_as_ratios_and_draws_the_chart() {
         .filter_map(|part| part.rsplit_once("<text").map(|(_, t)| t))
         .filter_map(|t| t.split_once('>').map(|(_, body)| body.trim()))
         .collect();
-    for name in ["std", "mmsg", THIRD, "mixed 64/1/1", "fanout 1200/64/64"] {
+    for name in [
+        "std",
+        "mmsg",
+        THIRD,
+        THIRD_RECEIVER,
+        "mixed 64/1/1",
+        "fanout 1200/64/64",
+        "receive 64",
+        "receive 1200",
+    ] {
         assert!(texts.contains(&name), "{name} not in the chart: {texts:?}");
     }
-    // One line per sender.
+    // One line per sender, and per receiver.
     assert!(
-        chart.matches("<polyline").count() >= 3,
-        "one line per sender"
+        chart.matches("<polyline").count() >= 6,
+        "one line per sender and receiver"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn unknown_senders_and_workloads_are_one_line_errors() {
-    for args in [
-        &["--workload", "mixed", "--sender", "nope"][..],
-        &["--workload", "nope"],
-        &["--workload", "mixed", "--count", "0"],
+    for (args, why) in [
+        (
+            &["--workload", "mixed", "--sender", "nope"][..],
+            "unknown sender 'nope'",
+        ),
+        (&["--workload", "nope"], "unknown workload 'nope'"),
+        (&["--workload", "mixed", "--count", "0"], "--count"),
+        (
+            &["--workload", "receive", "--receiver", "std,nope"],
+            "unknown receiver 'nope' (known: std, mmsg,",
+        ),
+        (&["--receiver", "nope"], "unknown receiver 'nope'"),
+        (
+            &["--workload", "receive", "--sender", "mmsg"],
+            "--sender applies to the send workloads",
+        ),
+        (
+            &["--workload", "mixed", "--receiver", "mmsg"],
+            "--receiver applies to",
+        ),
+        (&["--workload", "fanout", "--live"], "--live and --rcvbuf"),
+        // A queue too small to hold the count: found out, not timed.
+        (
+            &[
+                "--workload",
+                "receive",
+                "--receiver",
+                "mmsg-no-gro",
+                "--count",
+                "5000",
+                "--rcvbuf",
+                "4096",
+            ],
+            "lower --count or raise --rcvbuf",
+        ),
     ] {
         let out = bench(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stderr).trim().lines().count(),
-            1,
-            "{args:?}"
-        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
 
@@ -246,10 +434,15 @@ fn counts_batches_and_receivers_past_their_bounds_are_one_line_errors() {
 #[cfg(not(feature = "peers"))]
 #[test]
 fn the_c_peers_left_out_of_a_build_say_how_to_get_them() {
-    let out = bench(&["--workload", "mixed", "--sender", "c-gso"]);
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--features peers"), "{stderr}");
+    for args in [
+        ["--workload", "mixed", "--sender", "c-gso"],
+        ["--workload", "receive", "--receiver", "c-gro"],
+    ] {
+        let out = bench(&args);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--features peers"), "{stderr}");
+    }
 }
 
 #[test]

@@ -188,17 +188,34 @@ pub(crate) struct Received {
 }
 
 /// Headers, vectors and names for receiving into owned buffers, sized once for the
-/// batch's buffer count: receiving allocates nothing.
+/// batch's buffer count: receiving allocates nothing. The vectors and `recvmmsg` headers
+/// are laid out once for the buffers they point into and reused from call to call, with
+/// only what the kernel writes back set again (a batch's buffers never move).
 #[derive(Default)]
 pub(crate) struct BufferScratch {
     #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     headers: Vec<libc::mmsghdr>,
     iovecs: Vec<libc::iovec>,
     names: Vec<libc::sockaddr_storage>,
+    /// What `iovecs` (and `headers`, where laid out) point into.
+    laid_out: Option<Layout>,
+}
+
+/// The memory the vectors and headers were laid out for: while it is the same, every
+/// pointer in them still points where it should.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    data: *const u8,
+    data_len: usize,
+    size: usize,
+    count: usize,
+    controls: *const ControlBuffer,
+    names: *const libc::sockaddr_storage,
 }
 
 // SAFETY: as for RecvScratch: the pointers in the headers and vectors are written and read
-// only during one call, by the thread that has the scratch borrowed mutably.
+// only during a call, by the thread that has the scratch borrowed mutably (with the memory
+// they point into); between calls they are only compared, never followed.
 unsafe impl Send for BufferScratch {}
 // SAFETY: shared references to the scratch give no access to anything (no method takes
 // `&self`), so sharing it between threads cannot race.
@@ -212,6 +229,7 @@ impl BufferScratch {
             headers: Vec::with_capacity(count.min(MAX_BATCH)),
             iovecs: Vec::with_capacity(count),
             names: names_of(count),
+            laid_out: None,
         }
     }
 }
@@ -245,13 +263,29 @@ pub(crate) fn recv_buffers(
     if scratch.names.len() < count {
         scratch.names = names_of(count);
     }
-    scratch.iovecs.clear();
-    for chunk in data.chunks_mut(size.max(1)).take(count) {
-        let len = if size == 0 { 0 } else { chunk.len() };
-        scratch.iovecs.push(libc::iovec {
-            iov_base: chunk.as_mut_ptr().cast(),
-            iov_len: len,
-        });
+    let layout = Layout {
+        data: data.as_ptr(),
+        data_len: data.len(),
+        size,
+        count,
+        controls: controls.as_ptr(),
+        names: scratch.names.as_ptr(),
+    };
+    // Laid out again only for other memory (never, for one batch's buffers).
+    let fresh = scratch.laid_out != Some(layout);
+    if fresh {
+        scratch.laid_out = None;
+        // Headers pointing at the old vectors are laid out again before any use.
+        #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+        scratch.headers.clear();
+        scratch.iovecs.clear();
+        for chunk in data.chunks_mut(size.max(1)).take(count) {
+            let len = if size == 0 { 0 } else { chunk.len() };
+            scratch.iovecs.push(libc::iovec {
+                iov_base: chunk.as_mut_ptr().cast(),
+                iov_len: len,
+            });
+        }
     }
     let count = count.min(scratch.iovecs.len());
     #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
@@ -259,9 +293,14 @@ pub(crate) fn recv_buffers(
         headers,
         iovecs,
         names,
+        laid_out,
     } = &mut *scratch;
     #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-    let BufferScratch { iovecs, names } = &mut *scratch;
+    let BufferScratch {
+        iovecs,
+        names,
+        laid_out,
+    } = &mut *scratch;
     let header_for = |i: usize,
                       iovecs: &mut [libc::iovec],
                       names: &mut [libc::sockaddr_storage],
@@ -283,19 +322,34 @@ pub(crate) fn recv_buffers(
     #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     if batch && count > 1 {
         let count = count.min(MAX_BATCH);
-        headers.clear();
-        for (i, control) in controls.iter_mut().enumerate().take(count) {
-            let msg_hdr = header_for(i, iovecs, names, control);
-            headers.push(libc::mmsghdr {
-                msg_hdr,
-                msg_len: 0,
-            });
+        if headers.len() != count {
+            headers.clear();
+            for (i, control) in controls.iter_mut().enumerate().take(count) {
+                let msg_hdr = header_for(i, iovecs, names, control);
+                headers.push(libc::mmsghdr {
+                    msg_hdr,
+                    msg_len: 0,
+                });
+            }
+        } else {
+            // Laid out by an earlier call for this very memory (the headers are emptied
+            // whenever the vectors are laid out again): each header still points
+            // at its vector, name and control buffer; only the lengths the kernel wrote
+            // back are set again.
+            for (header, control) in headers.iter_mut().zip(controls.iter_mut()) {
+                control.clear();
+                header.msg_hdr.msg_namelen =
+                    mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                header.msg_hdr.msg_controllen = ControlBuffer::CAPACITY as _;
+            }
         }
+        *laid_out = Some(layout);
         loop {
             syscalls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // SAFETY: `headers` holds `count` headers pointing into `iovecs` (which point
-            // into `data`), `names` and `controls`, all borrowed for the whole call and not
-            // resized since the pointers were taken; no timeout pointer.
+            // into `data`), `names` and `controls`: laid out for this memory (`layout`, the
+            // same addresses and lengths as now, all borrowed mutably for the whole call) and
+            // not resized since; no timeout pointer.
             let rc = unsafe {
                 libc::recvmmsg(
                     fd,
@@ -325,6 +379,7 @@ pub(crate) fn recv_buffers(
             }
         }
     }
+    *laid_out = Some(layout);
     let _ = batch;
     let mut received = 0;
     while received < count {

@@ -1,10 +1,14 @@
-//! `mmsg bench`: packets per second of mmsg against other ways of sending, as ratios
-//! measured in one invocation. Receivers on loopback never read: the kernel drops what does
-//! not fit, so the figure is the sender's cost.
+//! `mmsg bench`: packets per second of mmsg against other ways of sending and receiving,
+//! as ratios measured in one invocation. In the send workloads, receivers on loopback never
+//! read: the kernel drops what does not fit, so the figure is the sender's cost. In the
+//! receive workload, each receiver drains a queue filled before its clock starts, so the
+//! figure is the receiver's cost (see `receive`).
 
 mod chart;
 mod plan;
 mod raw;
+mod receive;
+mod receivers;
 mod relay;
 mod senders;
 
@@ -36,19 +40,40 @@ fn fail<T>(message: impl std::fmt::Display) -> Result<T, Fail> {
     mmsg-no-gso, mmsg-portable (sendmsg loop), quinn-udp (its GSO send), raw-sendmmsg and \
     raw-gso (libc with headers prepared once), c-sendmmsg and c-gso (the same in C), glib \
     (g_socket_send_messages, where GLib was found at build time).\n\n\
+    Receivers (--workload receive): std (recv_from per datagram, the baseline), mmsg \
+    (receive_batch with offload on, datagrams walked in place), mmsg-no-gro (receive_batch, \
+    recvmmsg), mmsg-messages (receive_messages with offload on: GLib's API, copying), \
+    mmsg-portable (recvmsg loop), quinn-udp (its GRO recv), c-recvmmsg and c-gro (recvmmsg, \
+    and recvmsg with UDP_GRO walking the segments, in C), glib (g_socket_receive_messages). \
+    Each receiver's queue is filled by a segmented sender before its drain is timed; --live \
+    runs sender and receiver at once and reports the loss.\n\n\
     Examples:\n  \
     mmsg bench                                  # the whole grid: ratios to std, SVG chart\n  \
     mmsg bench --sender std,mmsg,c-gso --count 5000\n  \
-    mmsg bench --workload mixed --sender mmsg --count 200000 --size 1200 --dests 8 --batch 64 --json"
+    mmsg bench --workload mixed --sender mmsg --count 200000 --size 1200 --dests 8 --batch 64 --json\n  \
+    mmsg bench --workload receive --receiver mmsg,c-gro,quinn-udp --size 1200 --count 200000 --repeat 5\n  \
+    mmsg bench --workload receive --live --size 64 --count 200000"
 )]
 pub struct BenchArgs {
-    /// `mixed` (datagram i to receiver i mod D) or `fanout` (each packet to every
-    /// receiver). Without it, the whole grid runs.
+    /// `mixed` (datagram i to receiver i mod D), `fanout` (each packet to every
+    /// receiver) or `receive` (receivers draining one sender's datagrams). Without it, the
+    /// whole grid runs.
     #[arg(long)]
     workload: Option<String>,
     /// Senders to run, comma-separated (default: all of them).
     #[arg(long, value_delimiter = ',')]
     sender: Vec<String>,
+    /// Receivers to run (receive workload), comma-separated (default: all of them).
+    #[arg(long, value_delimiter = ',')]
+    receiver: Vec<String>,
+    /// Receive workload: sender and receiver at once, both at full speed, reporting what
+    /// arrived, instead of timing the drain of a queue filled beforehand.
+    #[arg(long)]
+    live: bool,
+    /// Receive workload: the receive buffer to ask for, in bytes (default: 1 GiB for a
+    /// drain, with SO_RCVBUFFORCE where permitted; 8 MiB live).
+    #[arg(long)]
+    rcvbuf: Option<usize>,
     /// Datagrams in all, at most 1000000 (default: 200000 for one cell, 20000 a cell in the
     /// grid).
     #[arg(long)]
@@ -59,7 +84,8 @@ pub struct BenchArgs {
     /// Receivers, at most 1024.
     #[arg(long, default_value_t = 8)]
     dests: usize,
-    /// Datagrams (mixed) or packets per receiver (fanout) per send call, at most 1024.
+    /// Datagrams (mixed) or packets per receiver (fanout) per send call; messages per
+    /// receive call (receive). At most 1024.
     #[arg(long, default_value_t = 64)]
     batch: usize,
     /// One JSON object per line.
@@ -69,7 +95,8 @@ pub struct BenchArgs {
     /// and with the `peers` feature c-mmsg and c-gro-gso).
     #[arg(long, value_delimiter = ',')]
     relay: Vec<String>,
-    /// Runs of each cell, senders interleaved; the best is kept.
+    /// Runs of each cell, senders (receivers, relays) interleaved; the best is kept (the
+    /// median for relays).
     #[arg(long, default_value_t = 3)]
     repeat: usize,
     /// Where the grid writes its chart.
@@ -115,34 +142,42 @@ fn bench(a: BenchArgs) -> Result<(), Fail> {
             a.dests
         ));
     }
-    let known = senders::all();
-    let mut chosen: Vec<&str> = Vec::new();
-    for s in &a.sender {
-        match known.iter().find(|k| **k == s.as_str()) {
-            Some(k) if !chosen.contains(k) => chosen.push(k),
-            Some(_) => {}
-            None if senders::PEERS.contains(&s.as_str()) => {
-                return fail(format!(
-                    "sender '{s}' is one of the C peers, which this build left out: \
-                     install the CLI with `--features peers` (needs a C compiler; GLib's \
-                     development files for glib)"
-                ))
-            }
-            None => {
-                return fail(format!(
-                    "unknown sender '{s}' (known: {})",
-                    known.join(", ")
-                ))
-            }
-        }
+    let senders = choose(&a.sender, senders::all(), &senders::PEERS, "sender")?;
+    let receivers = choose(&a.receiver, receivers::all(), &receivers::PEERS, "receiver")?;
+    let receive = a.workload.as_deref() == Some("receive");
+    if receive && !a.sender.is_empty() {
+        return fail("--sender applies to the send workloads (receive takes --receiver)");
     }
-    if chosen.is_empty() {
-        chosen = known;
+    if a.workload.is_some() && !receive && !a.receiver.is_empty() {
+        return fail("--receiver applies to --workload receive and the grid");
+    }
+    if !receive && (a.live || a.rcvbuf.is_some()) {
+        return fail("--live and --rcvbuf apply to --workload receive");
     }
     match a.workload.as_deref() {
+        Some("receive") => {
+            let cells: Vec<receive::Cell> = receivers
+                .iter()
+                .map(|r| receive::Cell {
+                    receiver: r,
+                    count: a.count.unwrap_or(200_000),
+                    size: a.size,
+                    batch: a.batch,
+                    live: a.live,
+                    rcvbuf: a.rcvbuf,
+                })
+                .collect();
+            for (cell, outcome) in cells
+                .iter()
+                .zip(receive::measure(&cells, a.repeat).map_err(Fail)?)
+            {
+                receive::print(cell, &outcome, a.json);
+            }
+            Ok(())
+        }
         Some(w @ ("mixed" | "fanout")) => {
             let count = a.count.unwrap_or(200_000);
-            let cells: Vec<Cell> = chosen
+            let cells: Vec<Cell> = senders
                 .iter()
                 .map(|s| Cell {
                     workload: w,
@@ -168,10 +203,50 @@ fn bench(a: BenchArgs) -> Result<(), Fail> {
         )
         .map_err(Fail),
         Some(w) => fail(format!(
-            "unknown workload '{w}' (known: mixed, fanout, relay)"
+            "unknown workload '{w}' (known: mixed, fanout, receive, relay)"
         )),
-        None => grid(&chosen, a.count.unwrap_or(20_000), a.repeat, a.json, &a.svg),
+        None => grid(
+            &senders,
+            &receivers,
+            a.count.unwrap_or(20_000),
+            a.batch,
+            a.repeat,
+            a.json,
+            &a.svg,
+        ),
     }
+}
+
+/// The `given` names among `known` (all of them when none is given), each once, in the
+/// order given; an unknown one is an error naming those known, a C peer left out of this
+/// build one saying how to get it.
+fn choose(
+    given: &[String],
+    known: Vec<&'static str>,
+    peers: &[&str],
+    what: &str,
+) -> Result<Vec<&'static str>, Fail> {
+    let mut chosen: Vec<&'static str> = Vec::new();
+    for s in given {
+        match known.iter().find(|k| **k == s.as_str()) {
+            Some(k) if !chosen.contains(k) => chosen.push(k),
+            Some(_) => {}
+            None if peers.contains(&s.as_str()) => {
+                return fail(format!(
+                    "{what} '{s}' is one of the C peers, which this build left out: \
+                     install the CLI with `--features peers` (needs a C compiler; GLib's \
+                     development files for glib)"
+                ))
+            }
+            None => {
+                return fail(format!(
+                    "unknown {what} '{s}' (known: {})",
+                    known.join(", ")
+                ))
+            }
+        }
+    }
+    Ok(if chosen.is_empty() { known } else { chosen })
 }
 
 fn print_cell(c: &Cell, pps: f64, json: bool) {
@@ -189,11 +264,14 @@ fn print_cell(c: &Cell, pps: f64, json: bool) {
     }
 }
 
-/// The whole grid: a table of each sender's ratio to the first (std by default), and the
-/// chart.
+/// The whole grid: a table of each sender's ratio to the first (std by default) in every
+/// send cell, then of each receiver's ratio to the first in the receive cells, and the
+/// chart of both.
 fn grid(
     senders: &[&str],
+    receivers: &[&str],
     count: usize,
+    batch: usize,
     repeat: usize,
     json: bool,
     svg: &std::path::Path,
@@ -236,15 +314,10 @@ fn grid(
                             print_cell(c, *p, true);
                         }
                     } else {
-                        let ratios: Vec<String> = senders[1..]
-                            .iter()
-                            .zip(&pps[1..])
-                            .map(|(s, p)| format!("{:>w$.2}", p / pps[0], w = s.len()))
-                            .collect();
                         println!(
                             "{workload:<7} {size:>5} {dests:>5} {batch:>5} {:>10.0}  {}",
                             pps[0],
-                            ratios.join("  ")
+                            ratios(senders, &pps)
                         );
                     }
                     labels.push(format!("{workload} {size}/{dests}/{batch}"));
@@ -253,9 +326,80 @@ fn grid(
             }
         }
     }
-    chart::write(svg, &labels, senders, &table).map_err(Fail)?;
+    // The receive cells: every receiver draining the same queue, per datagram size.
+    if !json {
+        println!(
+            "receive: packets/s draining a filled queue, as a ratio to {} ({0}'s own figure \
+             in the first column)",
+            receivers[0]
+        );
+        println!(
+            "{:<7} {:>5} {:>5} {:>10}  {}",
+            "work",
+            "size",
+            "batch",
+            format!("{} pps", receivers[0]),
+            receivers[1..].join("  ")
+        );
+    }
+    let mut receive_labels = Vec::new();
+    let mut receive_table = Vec::new();
+    for size in [64, 1200] {
+        let cells: Vec<receive::Cell> = receivers
+            .iter()
+            .map(|r| receive::Cell {
+                receiver: r,
+                count,
+                size,
+                batch,
+                live: false,
+                rcvbuf: None,
+            })
+            .collect();
+        let outcomes = receive::measure(&cells, repeat).map_err(Fail)?;
+        let pps: Vec<f64> = outcomes.iter().map(receive::Outcome::pps).collect();
+        if json {
+            for (c, o) in cells.iter().zip(&outcomes) {
+                receive::print(c, o, true);
+            }
+        } else {
+            println!(
+                "{:<7} {size:>5} {batch:>5} {:>10.0}  {}",
+                "receive",
+                pps[0],
+                ratios(receivers, &pps)
+            );
+        }
+        receive_labels.push(format!("receive {size}"));
+        receive_table.push(pps);
+    }
+    let sections = [
+        chart::Section {
+            title: "send: packets/s per sender (rows: workload size/dests/batch)",
+            rows: &labels,
+            series: senders,
+            pps: &table,
+        },
+        chart::Section {
+            title: "receive: packets/s per receiver draining a filled queue (rows: size)",
+            rows: &receive_labels,
+            series: receivers,
+            pps: &receive_table,
+        },
+    ];
+    chart::write(svg, &sections).map_err(Fail)?;
     eprintln!("chart: {}", svg.display());
     Ok(())
+}
+
+/// Each figure after the first as a ratio to the first, in columns as wide as the names.
+fn ratios(names: &[&str], pps: &[f64]) -> String {
+    names[1..]
+        .iter()
+        .zip(&pps[1..])
+        .map(|(s, p)| format!("{:>w$.2}", p / pps[0], w = s.len()))
+        .collect::<Vec<_>>()
+        .join("  ")
 }
 
 /// Best packets/s of each cell over `repeat` rounds, the cells interleaved in each round.
