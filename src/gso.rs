@@ -176,6 +176,9 @@ pub(crate) fn run<B: Batch + ?Sized>(
     let from = iovecs.len();
     let end = batch.len().min(start + MAX_SEGMENTS);
     let (mut count, mut last) = (1, segment);
+    // The first message's vectors, counted against IOV_MAX before they are laid out (only
+    // once a second message joins).
+    let mut unlaid = first.vectors.len();
     for message in batch.messages(start + 1..end) {
         // The destination first: where it differs (mixed traffic), nothing else is read.
         if !same_destination(first.address, message.address) || !message.control_messages.is_empty()
@@ -183,23 +186,17 @@ pub(crate) fn run<B: Batch + ?Sized>(
             break;
         }
         let len = size(message.vectors);
-        // The run's vectors so far: the first message's are laid out only once a second
-        // joins, so until then they are counted as they stand.
-        let vectors = if count == 1 {
-            first.vectors.len()
-        } else {
-            iovecs.len() - from
-        };
         if len == 0
             || len > segment
             || count * segment + len > MAX_PAYLOAD
-            || vectors + message.vectors.len() > crate::sys::IOV_MAX
+            || iovecs.len() - from + unlaid + message.vectors.len() > crate::sys::IOV_MAX
         {
             break;
         }
         if count == 1 {
             // Only now is there a run to lay out (mixed traffic seldom gets this far).
             gather(iovecs, from, first.vectors);
+            unlaid = 0;
         }
         gather(iovecs, from, message.vectors);
         count += 1;

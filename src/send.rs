@@ -245,18 +245,6 @@ fn validate<B: Batch + ?Sized>(family: libc::c_int, batch: &B) -> io::Result<boo
     for index in 0..batch.len() {
         let message = batch.message(index);
         check_vectors(message.vectors.len()).map_err(|why| error::invalid_message(index, why))?;
-        for control in message.control_messages {
-            if control.data_len() > sys::cmsg::MAX_DATA {
-                return Err(error::invalid_message(
-                    index,
-                    format!(
-                        "a control message of {} bytes, more than the {} mmsg sends",
-                        control.data_len(),
-                        sys::cmsg::MAX_DATA
-                    ),
-                ));
-            }
-        }
         if let Some(address) = message.address {
             // An address of the socket's own family always fits and needs no mapping.
             let foreign = libc::c_int::from(address.family()) != family;

@@ -682,3 +682,22 @@ fn an_asynchronous_error_that_cut_a_batch_short_surfaces_on_the_next_call() {
         assert_eq!(done, batch.len(), "{calls:?}");
     }
 }
+
+/// A control message too large for the length arithmetic is refused, never truncated or
+/// written past its buffer.
+#[test]
+fn an_oversized_control_message_is_refused_not_truncated() {
+    let (a, b) = unix_pair();
+    let data = vec![0u8; (1 << 20) + 1];
+    let control = [mmsg::ControlMessage::Raw {
+        level: libc::SOL_SOCKET,
+        kind: 12345,
+        data: &data,
+    }];
+    let v = [std::io::IoSlice::new(b"x")];
+    let err = a
+        .send_message(None, &v, &control, mmsg::MsgFlags::empty(), None)
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+    assert_nothing_queued(&b);
+}

@@ -31,9 +31,10 @@ pub(crate) fn as_bytes(words: &[u64]) -> &[u8] {
 }
 
 /// Writes `messages` into `buf` (zeroed, aligned) as a control buffer; returns its length
-/// in bytes. Never truncates: where the messages do not all fit, nothing is written and the
-/// answer is an error (the send path sizes `buf` from the same messages, and `validate`
-/// bounds each payload, so this is a safeguard, not a path taken).
+/// in bytes. Never truncates: where the messages do not all fit (the send path sizes `buf`
+/// from the same messages, so only a payload too large for the lengths' arithmetic, over
+/// `MAX_DATA`, can make them not fit), nothing is written and the answer is an error, which
+/// fails that message as the kernel's own refusal would.
 pub(crate) fn encode(buf: &mut [u64], messages: &[ControlMessage<'_>]) -> io::Result<usize> {
     let capacity = std::mem::size_of_val(buf);
     let needed: usize = messages.iter().map(|m| space(m.data_len())).sum();
