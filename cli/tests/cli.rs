@@ -1,6 +1,9 @@
 //! The `mmsg` binary end to end, on loopback only: the demo, `send` into `sink` (files and
 //! generated data), the sink's accounting of hand-made streams, Ctrl-C, bad input, `--help`.
 
+mod common;
+use common::finish_within;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -20,21 +23,6 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// Waits for `child` with a deadline (killing it and failing the test past it).
 fn finish(child: Child) -> std::process::ExitStatus {
     finish_within(child, PATIENCE)
-}
-
-fn finish_within(mut child: Child, patience: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + patience;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("mmsg did not finish within {patience:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Runs `mmsg args...` to the end, with a deadline.

@@ -7,6 +7,9 @@
 //! reports its progress on a channel), so that nothing overflows a receive buffer however
 //! busy the machine is: every datagram is expected, and a missing one fails the test.
 
+mod common;
+use common::finish_within;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -35,22 +38,6 @@ fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
         let _ = pipe.read_to_end(&mut all);
         String::from_utf8_lossy(&all).into_owned()
     })
-}
-
-/// Waits for `child`, killing it (and failing the test) past the deadline.
-fn finish_within(mut child: Child, patience: Duration) -> ExitStatus {
-    let deadline = Instant::now() + patience;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("mmsg did not finish within {patience:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// A running `mmsg relay`, its stdout read line by line.

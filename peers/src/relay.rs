@@ -42,17 +42,7 @@ pub fn relay(
     dests: &[SocketAddrV4],
     count: usize,
 ) -> io::Result<Duration> {
-    let dests: Vec<libc::sockaddr_in> = dests
-        .iter()
-        .map(|a| libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: a.port().to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(*a.ip()).to_be(),
-            },
-            sin_zero: [0; 8],
-        })
-        .collect();
+    let dests: Vec<libc::sockaddr_in> = dests.iter().map(crate::sockaddr_in).collect();
     let f = match how {
         Relay::Mmsg => mmsg_peer_relay_mmsg,
         Relay::GroGso => mmsg_peer_relay_gro_gso,
@@ -68,10 +58,7 @@ pub fn relay(
             count,
         )
     };
-    match rc {
-        ns if ns >= 0 => Ok(Duration::from_nanos(ns as u64)),
-        errno => Err(io::Error::from_raw_os_error(-errno as i32)),
-    }
+    crate::nanos(rc)
 }
 
 #[cfg(test)]

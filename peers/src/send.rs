@@ -97,18 +97,7 @@ fn native(plan: &Plan<'_>) -> io::Result<Vec<libc::sockaddr_in>> {
     if plan.size == 0 || plan.slots.iter().any(|&s| s as usize >= slots) {
         return Err(invalid("a datagram's slot is not inside the buffer"));
     }
-    Ok(plan
-        .dests
-        .iter()
-        .map(|a| libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: a.port().to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(*a.ip()).to_be(),
-            },
-            sin_zero: [0; 8],
-        })
-        .collect())
+    Ok(plan.dests.iter().map(crate::sockaddr_in).collect())
 }
 
 fn raw(plan: &Plan<'_>, dests: &[libc::sockaddr_in]) -> RawPlan {
