@@ -15,7 +15,6 @@ use crate::flags::{IoCondition, MsgFlags};
 use crate::message::InputMessage;
 use crate::receive_batch::{Buffer, ReceiveBatch};
 use crate::recv::RecvIo;
-use crate::send::Wait;
 
 /// Coalesced buffers taken per call at most: enough to keep `recvmmsg` batched, few enough
 /// to bound memory (4 MiB, and only as much as callers ask for).
@@ -79,14 +78,14 @@ pub(crate) fn receive_messages(
     let peek = flags.contains(MsgFlags::PEEK);
     loop {
         let mut state = io.gro.lock();
-        let had_pending = io.gro.has_pending();
         let mut filled = state.hand_out(messages, flags, peek);
         io.gro.pending.store(state.has_pending(), Ordering::Relaxed);
         if filled == messages.len() {
             return Ok(filled);
         }
-        // A peek looks at what is kept without receiving over it.
-        if peek && had_pending && filled > 0 {
+        // A peek looks at what is kept (all a peek can hand out from there) without
+        // receiving over it.
+        if peek && filled > 0 {
             return Ok(filled);
         }
         if filled > 0 && io.kept.is_set() {
@@ -124,21 +123,14 @@ pub(crate) fn receive_messages(
             return Ok(filled);
         }
         state.spare.push(batch);
+        // Any wait happens with the lock released.
+        drop(state);
         let err = err.unwrap_or_else(|| io::Error::from(io::ErrorKind::WouldBlock));
-        match err.kind() {
-            _ if filled > 0 => {
-                io.kept.keep(err);
-                return Ok(filled);
-            }
-            io::ErrorKind::WouldBlock => {
-                let Wait::Idle(timeout) = io.wait else {
-                    return Err(err);
-                };
-                drop(state);
-                crate::condition::wait(io.fd, IoCondition::IN, timeout, cancellable)?;
-            }
-            _ => return Err(err),
+        if filled > 0 {
+            io.kept.keep(err);
+            return Ok(filled);
         }
+        crate::recv::wait_for_data(io, err, cancellable)?;
     }
 }
 

@@ -88,7 +88,7 @@ pub(crate) fn receive_plain(
 
 /// After a receive failed with `err`: waits for data where that is what it needs and
 /// `io.wait` allows; the error otherwise.
-fn wait_for_data(
+pub(crate) fn wait_for_data(
     io: &RecvIo<'_>,
     err: io::Error,
     cancellable: Option<&Cancellable>,

@@ -84,12 +84,11 @@ fn finish(
 
 /// Whether any message asks for control data: then received descriptors get close-on-exec.
 fn with_cloexec(messages: &[InputMessage<'_, '_>], flags: libc::c_int) -> libc::c_int {
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     if messages.iter().any(|m| m.control.is_some()) {
-        return flags | libc::MSG_CMSG_CLOEXEC;
+        flags | cloexec()
+    } else {
+        flags
     }
-    let _ = messages;
-    flags
 }
 
 /// Receives one datagram into `message` with `recvmsg`.
