@@ -8,9 +8,8 @@
 //! busy the machine is: every datagram is expected, and a missing one fails the test.
 
 mod common;
-use common::finish_within;
+use common::{drain, finish_within, lines_of};
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -32,19 +31,11 @@ const WINDOW_BYTES: usize = 96 << 10;
 
 // ---- running the binary ----
 
-fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
-    thread::spawn(move || {
-        let mut all = Vec::new();
-        let _ = pipe.read_to_end(&mut all);
-        String::from_utf8_lossy(&all).into_owned()
-    })
-}
-
 /// A running `mmsg relay`, its stdout read line by line.
 struct Relay {
     child: Option<Child>,
     lines: Receiver<String>,
-    stderr: Option<JoinHandle<String>>,
+    stderr: Option<JoinHandle<Vec<u8>>>,
     /// Where it receives, from its first line.
     address: SocketAddr,
 }
@@ -58,16 +49,7 @@ impl Relay {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn mmsg");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in stdout.lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = lines_of(child.stdout.take().expect("stdout"));
         let stderr = Some(drain(child.stderr.take().expect("stderr")));
         let mut relay = Relay {
             child: Some(child),
@@ -115,6 +97,7 @@ impl Relay {
             rest.push('\n');
         }
         let stderr = self.stderr.take().expect("stderr").join().expect("stderr");
+        let stderr = String::from_utf8_lossy(&stderr).into_owned();
         (status, rest, stderr)
     }
 }
@@ -140,7 +123,9 @@ fn run(args: &[&str]) -> (ExitStatus, String, String) {
     let stdout = drain(child.stdout.take().expect("stdout"));
     let stderr = drain(child.stderr.take().expect("stderr"));
     let status = finish_within(child, PATIENCE);
-    (status, stdout.join().unwrap(), stderr.join().unwrap())
+    let text =
+        |pipe: JoinHandle<Vec<u8>>| String::from_utf8_lossy(&pipe.join().unwrap()).into_owned();
+    (status, text(stdout), text(stderr))
 }
 
 // ---- datagrams, receivers, the sender ----

@@ -1,8 +1,10 @@
 //! Helpers shared by the CLI's end-to-end tests.
 #![allow(dead_code)]
 
-use std::process::{Child, ExitStatus};
-use std::thread;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStdout, ExitStatus};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// Waits for `child`, killing it (and failing the test) past `patience`.
@@ -20,4 +22,28 @@ pub fn finish_within(mut child: Child, patience: Duration) -> ExitStatus {
         // Polled: a child's exit has no readiness to wait on here.
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Everything `pipe` gives until it closes, read on a thread of its own (so a child never
+/// blocks on a full pipe).
+pub fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = pipe.read_to_end(&mut all);
+        all
+    })
+}
+
+/// A child's stdout, line by line as it comes, read on a thread of its own.
+pub fn lines_of(stdout: ChildStdout) -> Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
 }
