@@ -4,7 +4,6 @@ use std::io::{self, IoSlice};
 use std::task::{Context, Poll};
 
 use socket2::SockAddr;
-use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 use crate::fanout::Recipient;
@@ -53,7 +52,7 @@ use crate::{recv, send, sys};
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[derive(Debug)]
 pub struct AsyncSocket {
-    fd: AsyncFd<Socket>,
+    fd: sys::tokio::Registered,
 }
 
 impl AsyncSocket {
@@ -72,7 +71,7 @@ impl AsyncSocket {
     /// ```
     pub fn new(socket: Socket) -> io::Result<AsyncSocket> {
         socket.set_blocking(false);
-        let fd = sys::tokio::register(socket, Interest::READABLE | Interest::WRITABLE)?;
+        let fd = sys::tokio::Registered::new(socket)?;
         Ok(AsyncSocket { fd })
     }
 
@@ -121,10 +120,7 @@ impl AsyncSocket {
     /// # }
     /// ```
     pub async fn readable(&self) -> io::Result<()> {
-        self.fd
-            .readable()
-            .await
-            .map(|mut guard| guard.retain_ready())
+        self.fd.ready(Interest::READABLE).await
     }
 
     /// Waits until the socket may be writable; then try `try_send_*`. Cancel safe.
@@ -139,10 +135,7 @@ impl AsyncSocket {
     /// # }
     /// ```
     pub async fn writable(&self) -> io::Result<()> {
-        self.fd
-            .writable()
-            .await
-            .map(|mut guard| guard.retain_ready())
+        self.fd.ready(Interest::WRITABLE).await
     }
 
     /// Sends the whole batch (see [`Socket::send_messages`]), awaiting room as needed.
@@ -255,15 +248,8 @@ impl AsyncSocket {
         messages: &mut [OutputMessage<'_>],
         flags: MsgFlags,
     ) -> Poll<io::Result<usize>> {
-        loop {
-            let mut guard = match self.fd.poll_write_ready(cx) {
-                Poll::Ready(guard) => guard?,
-                Poll::Pending => return Poll::Pending,
-            };
-            if let Ok(result) = guard.try_io(|s| Self::send_once(s.get_ref(), messages, flags)) {
-                return Poll::Ready(result);
-            }
-        }
+        self.fd
+            .poll_io(cx, Interest::WRITABLE, |s| Self::send_once(s, messages, flags))
     }
 
     /// Sends every packet to every recipient (see [`Socket::send_fanout`]), awaiting room.
@@ -452,15 +438,8 @@ impl AsyncSocket {
         messages: &mut [InputMessage<'_, '_>],
         flags: MsgFlags,
     ) -> Poll<io::Result<usize>> {
-        loop {
-            let mut guard = match self.fd.poll_read_ready(cx) {
-                Poll::Ready(guard) => guard?,
-                Poll::Pending => return Poll::Pending,
-            };
-            if let Ok(result) = guard.try_io(|s| Self::receive_once(s.get_ref(), messages, flags)) {
-                return Poll::Ready(result);
-            }
-        }
+        self.fd
+            .poll_io(cx, Interest::READABLE, |s| Self::receive_once(s, messages, flags))
     }
 
     /// Awaits the first datagram, then fills `batch`'s buffers with what is queued (see
@@ -534,17 +513,8 @@ impl AsyncSocket {
         batch: &mut ReceiveBatch,
         flags: MsgFlags,
     ) -> Poll<io::Result<usize>> {
-        loop {
-            let mut guard = match self.fd.poll_read_ready(cx) {
-                Poll::Ready(guard) => guard?,
-                Poll::Pending => return Poll::Pending,
-            };
-            if let Ok(result) =
-                guard.try_io(|s| Self::receive_batch_once(s.get_ref(), batch, flags))
-            {
-                return Poll::Ready(result);
-            }
-        }
+        self.fd
+            .poll_io(cx, Interest::READABLE, |s| Self::receive_batch_once(s, batch, flags))
     }
 
     /// Awaits one datagram; returns its length and sender. Cancel safe.

@@ -2,11 +2,10 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::sys::WakeFd;
+use crate::sys::{RawSocket, Wake};
 
 /// A shared flag that interrupts mmsg calls, waking any that are blocked waiting.
 ///
@@ -44,7 +43,7 @@ pub struct Cancellable {
 struct Inner {
     cancelled: AtomicBool,
     /// Made on the first wait; signalled while cancelled so that `poll()` returns at once.
-    wake: Mutex<Option<WakeFd>>,
+    wake: Mutex<Option<Wake>>,
 }
 
 impl Cancellable {
@@ -119,19 +118,19 @@ impl Cancellable {
 
     /// The descriptor that becomes readable when cancelled, made on first use. It stays
     /// open as long as `self` does.
-    pub(crate) fn wake_fd(&self) -> io::Result<RawFd> {
+    pub(crate) fn wake_fd(&self) -> io::Result<RawSocket> {
         let mut wake = self.lock_wake();
         if let Some(fd) = wake.as_ref() {
             return Ok(fd.raw());
         }
-        let fd = WakeFd::new()?;
+        let fd = Wake::new()?;
         if self.is_cancelled() {
             fd.signal();
         }
         Ok(wake.insert(fd).raw())
     }
 
-    fn lock_wake(&self) -> MutexGuard<'_, Option<WakeFd>> {
+    fn lock_wake(&self) -> MutexGuard<'_, Option<Wake>> {
         // A panic while holding this lock cannot leave the Option half-written.
         self.inner.wake.lock().unwrap_or_else(|e| e.into_inner())
     }

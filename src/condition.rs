@@ -1,17 +1,17 @@
-//! Waiting for readiness: `poll()` on the socket plus the cancellable's wake-up descriptor.
+//! Waiting for readiness: `poll()` (`WSAPoll()`) on the socket plus the cancellable's
+//! wake-up descriptor.
 
 use std::io;
-use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use crate::cancellable::Cancellable;
 use crate::error;
 use crate::flags::IoCondition;
-use crate::sys;
+use crate::sys::{self, RawSocket};
 
 /// The conditions among `condition` (and the always-reported `ERR`, `HUP`, `NVAL`) that
 /// hold now.
-pub(crate) fn check(fd: RawFd, condition: IoCondition) -> IoCondition {
+pub(crate) fn check(fd: RawSocket, condition: IoCondition) -> IoCondition {
     let mut fds = [sys::pollfd(fd, condition.bits())];
     loop {
         match sys::poll(&mut fds, 0) {
@@ -27,7 +27,18 @@ pub(crate) fn check(fd: RawFd, condition: IoCondition) -> IoCondition {
 /// `timeout`, or until `cancellable` is cancelled. Returns the conditions that hold.
 /// Never returns before `timeout` has passed unless something happened.
 pub(crate) fn wait(
-    fd: RawFd,
+    fd: RawSocket,
+    condition: IoCondition,
+    timeout: Option<Duration>,
+    cancellable: Option<&Cancellable>,
+) -> io::Result<IoCondition> {
+    wait_on(Some(fd), condition, timeout, cancellable)
+}
+
+/// `wait`, on the socket `fd` where there is one; with none, only for the timeout or the
+/// cancellable (never an invalid entry in the poll set: Windows refuses those).
+fn wait_on(
+    fd: Option<RawSocket>,
     condition: IoCondition,
     timeout: Option<Duration>,
     cancellable: Option<&Cancellable>,
@@ -40,11 +51,20 @@ pub(crate) fn wait(
         None => None,
     };
     let deadline = timeout.map(|t| Instant::now().checked_add(t));
-    let mut fds = [
-        sys::pollfd(fd, condition.bits()),
-        sys::pollfd(wake_fd.unwrap_or(-1), libc::POLLIN),
-    ];
-    let count = if wake_fd.is_some() { 2 } else { 1 };
+    // The socket first (where there is one), then the wake-up descriptor.
+    let socket = fd.map(|fd| sys::pollfd(fd, condition.bits()));
+    let wake = wake_fd.map(|wake| sys::pollfd(wake, IoCondition::IN.bits()));
+    let (mut fds, count) = match (socket, wake) {
+        (Some(socket), Some(wake)) => ([socket, wake], 2),
+        (Some(only), None) | (None, Some(only)) => ([only, only], 1),
+        (None, None) => {
+            // Nothing to poll: a pause with no cancellable.
+            if let Some(timeout) = timeout {
+                std::thread::sleep(timeout);
+            }
+            return Err(error::timed_out());
+        }
+    };
     loop {
         let wait_ms = match deadline {
             None | Some(None) => -1,
@@ -67,7 +87,7 @@ pub(crate) fn wait(
                     c.check()?;
                 }
                 let ready = IoCondition::from_bits_truncate(fds[0].revents);
-                if !ready.is_empty() {
+                if fd.is_some() && !ready.is_empty() {
                     return Ok(ready);
                 }
                 // Only the wake-up descriptor was ready, yet not cancelled: it was reset
@@ -79,7 +99,7 @@ pub(crate) fn wait(
 
 /// Sleeps for `pause`, waking early only if `cancellable` is cancelled (then the error).
 pub(crate) fn pause(pause: Duration, cancellable: Option<&Cancellable>) -> io::Result<()> {
-    match wait(-1, IoCondition::empty(), Some(pause), cancellable) {
+    match wait_on(None, IoCondition::empty(), Some(pause), cancellable) {
         Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(()),
         other => other.map(drop),
     }
@@ -110,7 +130,7 @@ impl Idle {
     /// Waits for `condition` on `fd` after an attempt would block.
     pub(crate) fn wait(
         &mut self,
-        fd: RawFd,
+        fd: RawSocket,
         condition: IoCondition,
         cancellable: Option<&Cancellable>,
     ) -> io::Result<()> {
@@ -141,7 +161,7 @@ impl Idle {
 }
 
 /// `poll()` takes milliseconds: round up so that a wait is never shorter than asked.
-fn millis_rounded_up(d: Duration) -> libc::c_int {
+fn millis_rounded_up(d: Duration) -> i32 {
     let ms = d.as_nanos().div_ceil(1_000_000);
-    libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+    i32::try_from(ms).unwrap_or(i32::MAX)
 }

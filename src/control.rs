@@ -1,6 +1,7 @@
 //! Control (ancillary) messages: those sent with a message, and those received with one.
 
 use std::fmt;
+#[cfg(unix)]
 use std::os::fd::{BorrowedFd, OwnedFd};
 
 use crate::sys::cmsg;
@@ -10,7 +11,8 @@ use crate::sys::cmsg;
 /// ```
 /// use std::io::IoSlice;
 /// let tos = 0x10i32.to_ne_bytes();
-/// let c = [mmsg::ControlMessage::Raw { level: libc::IPPROTO_IP, kind: libc::IP_TOS, data: &tos }];
+/// // IPPROTO_IP and IP_TOS (Linux's numbers: Raw messages are in the OS's own terms).
+/// let c = [mmsg::ControlMessage::Raw { level: 0, kind: 1, data: &tos }];
 /// let v = [IoSlice::new(b"x")];
 /// let m = mmsg::OutputMessage::new(None, &v).with_control_messages(&c);
 /// assert_eq!(m.control_messages.len(), 1);
@@ -21,11 +23,12 @@ pub enum ControlMessage<'a> {
     /// UDP generic segmentation offload (`UDP_SEGMENT`, Linux): the kernel cuts the
     /// message's payload into datagrams of this many bytes (the last may be shorter).
     UdpSegment(u16),
-    /// Passes open file descriptors to the peer of a Unix socket (`SCM_RIGHTS`).
+    /// Passes open file descriptors to the peer of a Unix socket (`SCM_RIGHTS`; Unix only).
+    #[cfg(unix)]
     Rights(&'a [BorrowedFd<'a>]),
     /// Any other control message, given to the OS as it is.
     Raw {
-        /// `cmsg_level`, e.g. `libc::IPPROTO_IP`.
+        /// `cmsg_level`, e.g. `libc::IPPROTO_IP` (on Windows, `IPPROTO_IP` of `windows-sys`).
         level: i32,
         /// `cmsg_type`, e.g. `libc::IP_TOS`.
         kind: i32,
@@ -38,7 +41,8 @@ impl ControlMessage<'_> {
     /// Length of the payload in bytes.
     pub(crate) fn data_len(&self) -> usize {
         match self {
-            ControlMessage::UdpSegment(_) => std::mem::size_of::<u16>(),
+            ControlMessage::UdpSegment(_) => std::mem::size_of::<cmsg::SegmentData>(),
+            #[cfg(unix)]
             ControlMessage::Rights(fds) => std::mem::size_of_val(*fds),
             ControlMessage::Raw { data, .. } => data.len(),
         }
@@ -55,10 +59,11 @@ pub(crate) fn space(messages: &[ControlMessage<'_>]) -> usize {
 /// Give one to [`InputMessage::control`](crate::InputMessage::control) to receive control
 /// messages (for instance file descriptors on a Unix socket, or UDP GRO segment sizes);
 /// without one, the kernel's control data is not asked for. File descriptors received into
-/// the buffer belong to it until [`take_fds`](Self::take_fds) hands them out; the ones never
+/// the buffer belong to it until `take_fds` (Unix only) hands them out; the ones never
 /// taken are closed when the buffer is reused or dropped, so none leak.
 ///
 /// ```
+/// # #[cfg(unix)] {
 /// use std::io::{IoSlice, IoSliceMut};
 /// use std::os::fd::AsFd;
 /// use mmsg::{ControlBuffer, ControlMessage, Domain, InputMessage, MsgFlags, Socket, Type};
@@ -77,12 +82,15 @@ pub(crate) fn space(messages: &[ControlMessage<'_>]) -> usize {
 /// b.receive_messages(std::slice::from_mut(&mut message), MsgFlags::empty(), None)?;
 /// drop(message);
 /// assert_eq!(control.take_fds().len(), 1);
+/// # }
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct ControlBuffer {
     /// Aligned for `cmsghdr`, which the kernel requires of the control buffer.
     buf: [u64; ControlBuffer::WORDS],
     len: usize,
+    /// Whether the descriptors received were handed out (always, where there are none).
+    #[cfg_attr(not(unix), allow(dead_code))]
     fds_taken: bool,
 }
 
@@ -137,6 +145,7 @@ impl ControlBuffer {
         cmsg::Iter::new(self.bytes()).map(|(level, kind, data)| {
             match cmsg::classify(level, kind, data) {
                 cmsg::Known::UdpGro(size) => ReceivedControlMessage::UdpGroSegment(size),
+                #[cfg(unix)]
                 cmsg::Known::Rights(count) if !self.fds_taken => {
                     ReceivedControlMessage::Rights(count)
                 }
@@ -145,13 +154,15 @@ impl ControlBuffer {
         })
     }
 
-    /// Takes ownership of the file descriptors received (`SCM_RIGHTS`), in order.
+    /// Takes ownership of the file descriptors received (`SCM_RIGHTS`), in order (Unix
+    /// only).
     ///
     /// ```
     /// let mut b = mmsg::ControlBuffer::new();
     /// assert!(b.take_fds().is_empty()); // nothing received yet
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[cfg(unix)]
     pub fn take_fds(&mut self) -> Vec<OwnedFd> {
         if self.fds_taken {
             return Vec::new();
@@ -165,6 +176,7 @@ impl ControlBuffer {
         // Every receive clears every buffer it hands the kernel, and most hold nothing:
         // those cost a compare, not a parse.
         if self.len > 0 {
+            #[cfg(unix)]
             drop(self.take_fds());
             self.len = 0;
         }
@@ -232,7 +244,8 @@ pub enum ReceivedControlMessage<'a> {
     /// UDP GRO (`UDP_GRO`): the message was several datagrams of this size coalesced.
     UdpGroSegment(u16),
     /// This many file descriptors were received (`SCM_RIGHTS`); take them with
-    /// [`ControlBuffer::take_fds`].
+    /// `ControlBuffer::take_fds` (Unix only).
+    #[cfg(unix)]
     Rights(usize),
     /// Any other control message, as the kernel wrote it.
     Raw {

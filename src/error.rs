@@ -94,17 +94,4 @@ impl KeptError {
     }
 }
 
-/// Whether `code` is an error the kernel sets on the socket itself, asynchronously (from an
-/// ICMP message or a reset), and reports only once: to whichever call comes next.
-pub(crate) fn is_socket_error(code: i32) -> bool {
-    matches!(
-        code,
-        libc::ECONNREFUSED
-            | libc::ECONNRESET
-            | libc::EHOSTUNREACH
-            | libc::EHOSTDOWN
-            | libc::ENETUNREACH
-            | libc::ENETDOWN
-            | libc::EPROTO
-    )
-}
+use crate::sys::is_socket_error;

@@ -190,7 +190,7 @@ pub(crate) fn send<'v, P: AsRef<[IoSlice<'v>]>>(
 /// Checks packets and recipients before anything is sent; returns whether IPv4 addresses
 /// must be IPv4-mapped.
 fn validate<'v, P: AsRef<[IoSlice<'v>]>>(
-    family: libc::c_int,
+    family: i32,
     packets: &[P],
     recipients: &[Recipient],
 ) -> io::Result<bool> {

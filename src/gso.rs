@@ -8,9 +8,11 @@
     allow(dead_code)
 )]
 
+#[cfg(unix)]
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
+#[cfg(unix)]
 use crate::send::{Batch, Parts};
 
 /// Segments the kernel takes in one send (`UDP_MAX_SEGMENTS`).
@@ -44,7 +46,7 @@ pub(crate) struct State {
 const FIRST_PAUSE: u32 = 64;
 
 impl State {
-    pub(crate) fn new(socket: &socket2::Socket, family: libc::c_int) -> State {
+    pub(crate) fn new(socket: &socket2::Socket, family: i32) -> State {
         State {
             enabled: AtomicBool::new(true),
             supported: AtomicBool::new(crate::sys::gso_supported(socket, family)),
@@ -156,13 +158,14 @@ pub(crate) struct Run {
 /// to a few instructions a message: each message is read once, every message of a run
 /// but the last has exactly `segment` bytes (so the payload so far is `count * segment`),
 /// and the caller counts the run's vectors by where `iovecs` got to.
+#[cfg(unix)]
 #[inline]
 pub(crate) fn run<B: Batch + ?Sized>(
     batch: &B,
     start: usize,
     first: Parts<'_>,
     max_segment: usize,
-    iovecs: &mut Vec<libc::iovec>,
+    iovecs: &mut Vec<crate::sys::IoVec>,
 ) -> Run {
     let segment = size(first.vectors);
     let alone = Run {
@@ -219,9 +222,10 @@ pub(crate) fn run<B: Batch + ?Sized>(
 /// that begins where the run's last one ends (packets written back to back in one buffer)
 /// extends it instead: the kernel then walks one vector for many datagrams.
 #[inline]
-fn gather(iovecs: &mut Vec<libc::iovec>, from: usize, vectors: &[IoSlice<'_>]) {
+#[cfg(unix)]
+fn gather(iovecs: &mut Vec<crate::sys::IoVec>, from: usize, vectors: &[IoSlice<'_>]) {
     for vector in vectors {
-        let base = vector.as_ptr() as *mut libc::c_void;
+        let base = vector.as_ptr() as *mut std::ffi::c_void;
         if iovecs.len() > from {
             if let Some(last) = iovecs.last_mut() {
                 if last.iov_base.wrapping_byte_add(last.iov_len) == base {
@@ -230,7 +234,7 @@ fn gather(iovecs: &mut Vec<libc::iovec>, from: usize, vectors: &[IoSlice<'_>]) {
                 }
             }
         }
-        iovecs.push(libc::iovec {
+        iovecs.push(crate::sys::IoVec {
             iov_base: base,
             iov_len: vector.len(),
         });
@@ -239,6 +243,7 @@ fn gather(iovecs: &mut Vec<libc::iovec>, from: usize, vectors: &[IoSlice<'_>]) {
 
 /// Whether two messages go to the same place: the same address object (the usual case, and
 /// the cheapest to tell) or equal addresses.
+#[cfg(unix)]
 #[inline]
 fn same_destination(a: Option<&socket2::SockAddr>, b: Option<&socket2::SockAddr>) -> bool {
     match (a, b) {
@@ -251,6 +256,7 @@ fn same_destination(a: Option<&socket2::SockAddr>, b: Option<&socket2::SockAddr>
 /// Equal addresses. Mixed traffic asks this of every message, so IPv4 addresses, the
 /// common case, are compared as what they hold (a few loads) instead of byte by byte
 /// through `memcmp`.
+#[cfg(unix)]
 #[inline]
 fn equal(a: &socket2::SockAddr, b: &socket2::SockAddr) -> bool {
     match (a.as_socket_ipv4(), b.as_socket_ipv4()) {

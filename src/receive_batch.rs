@@ -180,7 +180,7 @@ impl ReceiveBatch {
     pub(crate) fn fill(
         &mut self,
         fd: sys::RawSocket,
-        flags: libc::c_int,
+        flags: i32,
         batch_call: bool,
         syscalls: &std::sync::atomic::AtomicU64,
     ) -> (usize, Option<std::io::Error>) {

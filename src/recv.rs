@@ -106,7 +106,7 @@ pub(crate) fn wait_for_data(
 fn receive_each(
     io: &RecvIo<'_>,
     messages: &mut [InputMessage<'_, '_>],
-    flags: libc::c_int,
+    flags: i32,
 ) -> io::Result<usize> {
     let mut scratch = io.scratch.lock().unwrap_or_else(|e| e.into_inner());
     let mut received = 0;

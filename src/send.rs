@@ -4,7 +4,6 @@
 use std::io::{self, IoSlice};
 use std::net::{SocketAddr, SocketAddrV6};
 use std::ops::Range;
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -18,7 +17,7 @@ use crate::error::{self, KeptError};
 use crate::flags::{IoCondition, MsgFlags};
 use crate::gso;
 use crate::message::OutputMessage;
-use crate::sys;
+use crate::sys::{self, codes};
 
 /// A batch of datagrams to send: `OutputMessage`s, or any other arrangement (fan-out) that
 /// can say where each goes and what it is made of.
@@ -88,9 +87,9 @@ pub(crate) enum Wait {
 /// calls back up into `Socket`.
 #[derive(Clone, Copy)]
 pub(crate) struct SendIo<'s> {
-    pub(crate) fd: RawFd,
+    pub(crate) fd: sys::RawSocket,
     /// The address family (`AF_*`) addresses are checked against.
-    pub(crate) family: libc::c_int,
+    pub(crate) family: i32,
     pub(crate) wait: Wait,
     /// A `sendmsg` per message instead of `sendmmsg`.
     pub(crate) portable: bool,
@@ -167,7 +166,7 @@ pub(crate) fn attempt<B: Batch + ?Sized>(
     batch: &mut B,
     start: usize,
     map_v4: bool,
-    flags: libc::c_int,
+    flags: i32,
     cancellable: Option<&Cancellable>,
 ) -> Outcome {
     let mut idle = Idle::new(match io.wait {
@@ -193,9 +192,9 @@ pub(crate) fn attempt<B: Batch + ?Sized>(
                 match suspect {
                     // Plain datagrams went where the segmented send did not: the offload
                     // was at fault. Remember, for this socket.
-                    Some((segment, libc::EMSGSIZE)) => io.gso.refuse_segments_of(segment),
+                    Some((segment, codes::EMSGSIZE)) => io.gso.refuse_segments_of(segment),
                     // A queue too short for a whole run (ENOBUFS): nothing to learn.
-                    Some((_, libc::ENOBUFS)) => {}
+                    Some((_, codes::ENOBUFS)) => {}
                     Some(_) => io.gso.pause_after_refusal(),
                     None if segment.is_some() => io.gso.accepted(),
                     None => {}
@@ -203,12 +202,7 @@ pub(crate) fn attempt<B: Batch + ?Sized>(
                 return Outcome::Sent(count);
             }
             (Err(e), _) if e.kind() == io::ErrorKind::Interrupted => {}
-            (Err(e), Some(segment))
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EIO | libc::EINVAL | libc::EMSGSIZE | libc::ENOBUFS)
-                ) =>
-            {
+            (Err(e), Some(segment)) if e.raw_os_error().is_some_and(sys::segmentation_suspect) => {
                 suspect = e.raw_os_error().map(|code| (segment, code));
             }
             (Err(e), _) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -236,7 +230,7 @@ pub(crate) fn partial(sent: usize, err: io::Error) -> io::Result<usize> {
 
 /// Checks every message before anything is sent. Returns whether IPv4 addresses must be
 /// mapped to IPv6 (an IPv6 socket given some).
-fn validate<B: Batch + ?Sized>(family: libc::c_int, batch: &B) -> io::Result<bool> {
+fn validate<B: Batch + ?Sized>(family: i32, batch: &B) -> io::Result<bool> {
     let mut map_v4 = false;
     // Batches usually share address objects: one checked is checked for every message that
     // points at it, which keeps this pass a few instructions a message even where the
@@ -247,7 +241,7 @@ fn validate<B: Batch + ?Sized>(family: libc::c_int, batch: &B) -> io::Result<boo
         check_vectors(message.vectors.len()).map_err(|why| error::invalid_message(index, why))?;
         if let Some(address) = message.address {
             // An address of the socket's own family always fits and needs no mapping.
-            let foreign = libc::c_int::from(address.family()) != family;
+            let foreign = i32::from(address.family()) != family;
             if foreign && !std::ptr::eq(address, checked) {
                 map_v4 |= check_address(family, address)
                     .map_err(|why| error::invalid_message(index, why))?;
@@ -272,11 +266,11 @@ pub(crate) fn check_vectors(count: usize) -> Result<(), String> {
 
 /// Whether a socket of `family` can send to `address`; `Ok(true)` where the address must be
 /// sent in its IPv4-mapped form. If it cannot, why.
-pub(crate) fn check_address(family: libc::c_int, address: &SockAddr) -> Result<bool, String> {
-    let given = libc::c_int::from(address.family());
+pub(crate) fn check_address(family: i32, address: &SockAddr) -> Result<bool, String> {
+    let given = i32::from(address.family());
     let fits = match family {
-        libc::AF_INET6 if given == libc::AF_INET => return Ok(true),
-        libc::AF_INET | libc::AF_INET6 | libc::AF_UNIX => given == family,
+        codes::AF_INET6 if given == codes::AF_INET => return Ok(true),
+        codes::AF_INET | codes::AF_INET6 | codes::AF_UNIX => given == family,
         // A family mmsg knows nothing of: the OS judges.
         _ => true,
     };
@@ -291,12 +285,12 @@ pub(crate) fn check_address(family: libc::c_int, address: &SockAddr) -> Result<b
     }
 }
 
-fn family_name(family: libc::c_int) -> &'static str {
+fn family_name(family: i32) -> &'static str {
     match family {
-        libc::AF_INET => "IPv4",
-        libc::AF_INET6 => "IPv6",
-        libc::AF_UNIX => "Unix",
-        libc::AF_UNSPEC => "unspecified-family",
+        codes::AF_INET => "IPv4",
+        codes::AF_INET6 => "IPv6",
+        codes::AF_UNIX => "Unix",
+        codes::AF_UNSPEC => "unspecified-family",
         _ => "foreign-family",
     }
 }

@@ -2,7 +2,10 @@
 
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut};
+#[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+#[cfg(windows)]
+use std::os::windows::io::{AsRawSocket, AsSocket, BorrowedSocket, RawSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -50,7 +53,7 @@ const NO_TIMEOUT: u64 = u64::MAX;
 pub struct Socket {
     inner: socket2::Socket,
     /// The address family (`AF_*`) addresses are checked against.
-    family: libc::c_int,
+    family: i32,
     blocking: AtomicBool,
     /// Nanoseconds, or `NO_TIMEOUT`.
     timeout: AtomicU64,
@@ -72,7 +75,9 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// Creates a socket (close-on-exec, non-blocking descriptor, blocking mode).
+    /// Creates a socket (close-on-exec, non-blocking descriptor, blocking mode). An IPv6
+    /// socket is made dual-stack, as GLib makes it (Windows' default is IPv6 only): it
+    /// sends to and receives from IPv4 peers too, as IPv4-mapped addresses.
     ///
     /// ```
     /// let socket = mmsg::Socket::new(mmsg::Domain::IPV6, mmsg::Type::DGRAM, None)?;
@@ -81,10 +86,15 @@ impl Socket {
     /// ```
     pub fn new(domain: Domain, ty: Type, protocol: Option<Protocol>) -> io::Result<Socket> {
         let inner = socket2::Socket::new(domain, ty, protocol)?;
+        if domain == Domain::IPV6 {
+            // Best effort, as in GLib: some systems have no dual stack.
+            let _ = inner.set_only_v6(false);
+        }
         Self::wrap(inner)
     }
 
-    /// A connected pair of sockets, e.g. `Socket::pair(Domain::UNIX, Type::DGRAM, None)`.
+    /// A connected pair of sockets, e.g. `Socket::pair(Domain::UNIX, Type::DGRAM, None)`
+    /// (Unix only: `socketpair`).
     ///
     /// A Unix datagram pair is the way to see a queue fill up: unlike UDP on loopback, whose
     /// excess is dropped, a full Unix peer makes the sender wait.
@@ -96,6 +106,7 @@ impl Socket {
     /// assert_eq!(b.receive(&mut buf, None)?, 2);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[cfg(unix)]
     pub fn pair(
         domain: Domain,
         ty: Type,
@@ -112,7 +123,7 @@ impl Socket {
     }
 
     /// `inner` must already be non-blocking.
-    fn assemble(inner: socket2::Socket, family: libc::c_int) -> Socket {
+    fn assemble(inner: socket2::Socket, family: i32) -> Socket {
         let gso = gso::State::new(&inner, family);
         Socket {
             inner,
@@ -161,7 +172,7 @@ impl Socket {
         }
         match self.inner.connect(address) {
             Ok(()) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) && self.is_blocking() => {
+            Err(e) if sys::connect_in_progress(&e) && self.is_blocking() => {
                 self.wait(IoCondition::OUT, cancellable)?;
                 match self.inner.take_error()? {
                     Some(e) => Err(e),
@@ -187,8 +198,10 @@ impl Socket {
     /// The address of the connected peer.
     ///
     /// ```
-    /// let (a, _b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// assert_eq!(a.remote_address()?.family(), libc::AF_UNIX as libc::sa_family_t);
+    /// let a = mmsg::Socket::new(mmsg::Domain::IPV6, mmsg::Type::DGRAM, None)?;
+    /// let to: std::net::SocketAddr = "[::1]:53".parse().unwrap();
+    /// a.connect(&to.into(), None)?; // UDP: nothing is sent
+    /// assert_eq!(a.remote_address()?.as_socket(), Some(to));
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn remote_address(&self) -> io::Result<SockAddr> {
@@ -371,7 +384,7 @@ impl Socket {
     ///
     /// ```
     /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
-    /// assert_eq!(s.portable_path(), cfg!(feature = "portable"));
+    /// assert_eq!(s.portable_path(), cfg!(feature = "portable") || cfg!(windows));
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn portable_path(&self) -> bool {
@@ -689,7 +702,7 @@ impl Socket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn condition_check(&self, condition: IoCondition) -> IoCondition {
-        condition::check(self.as_raw_fd(), condition)
+        condition::check(self.raw(), condition)
     }
 
     /// Waits until `condition` holds, bounded by the socket timeout and `cancellable`.
@@ -726,10 +739,15 @@ impl Socket {
         timeout: Option<Duration>,
         cancellable: Option<&Cancellable>,
     ) -> io::Result<()> {
-        condition::wait(self.as_raw_fd(), condition, timeout, cancellable).map(drop)
+        condition::wait(self.raw(), condition, timeout, cancellable).map(drop)
     }
 
     // ---- what the engines are handed ----
+
+    /// The OS's handle of the socket.
+    fn raw(&self) -> sys::RawSocket {
+        sys::raw_socket(&self.inner)
+    }
 
     /// How a call with `flags` waits: not at all in non-blocking mode or with
     /// `MsgFlags::DONTWAIT`, else for readiness bounded by the socket timeout.
@@ -744,7 +762,7 @@ impl Socket {
     /// What the send engine needs, waiting as `wait` says.
     pub(crate) fn send_io(&self, wait: Wait) -> SendIo<'_> {
         SendIo {
-            fd: self.as_raw_fd(),
+            fd: self.raw(),
             family: self.family,
             wait,
             portable: self.portable_path(),
@@ -758,7 +776,7 @@ impl Socket {
     /// What the receive engine needs, waiting as `wait` says.
     pub(crate) fn recv_io(&self, wait: Wait) -> RecvIo<'_> {
         RecvIo {
-            fd: self.as_raw_fd(),
+            fd: self.raw(),
             wait,
             portable: self.portable_path(),
             offload: self.receive_offload(),
@@ -769,6 +787,12 @@ impl Socket {
         }
     }
 
+    /// A second handle to the same socket (tokio's registration on Windows owns one).
+    #[cfg(all(windows, feature = "tokio"))]
+    pub(crate) fn duplicate(&self) -> io::Result<socket2::Socket> {
+        self.inner.try_clone()
+    }
+
     /// Keeps `err` for the next send, if it is the socket's pending error (see `KeptError`).
     #[cfg(feature = "tokio")]
     pub(crate) fn keep_send_error(&self, err: io::Error) {
@@ -777,26 +801,42 @@ impl Socket {
 
     /// One blocking-mode wait for `condition`, bounded by the socket timeout.
     fn wait(&self, condition: IoCondition, cancellable: Option<&Cancellable>) -> io::Result<()> {
-        condition::wait(self.as_raw_fd(), condition, self.timeout(), cancellable).map(drop)
+        condition::wait(self.raw(), condition, self.timeout(), cancellable).map(drop)
     }
 }
 
+#[cfg(unix)]
 impl AsFd for Socket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.inner.as_fd()
     }
 }
 
+#[cfg(unix)]
 impl AsRawFd for Socket {
     fn as_raw_fd(&self) -> RawFd {
         self.inner.as_raw_fd()
     }
 }
 
+#[cfg(windows)]
+impl AsSocket for Socket {
+    fn as_socket(&self) -> BorrowedSocket<'_> {
+        self.inner.as_socket()
+    }
+}
+
+#[cfg(windows)]
+impl AsRawSocket for Socket {
+    fn as_raw_socket(&self) -> RawSocket {
+        self.inner.as_raw_socket()
+    }
+}
+
 impl fmt::Debug for Socket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Socket")
-            .field("fd", &self.as_raw_fd())
+            .field("socket", &self.raw())
             .field("family", &self.family)
             .field("blocking", &self.is_blocking())
             .field("timeout", &self.timeout())
@@ -812,7 +852,7 @@ impl fmt::Debug for Socket {
 impl From<socket2::Socket> for Socket {
     fn from(inner: socket2::Socket) -> Socket {
         let _ = inner.set_nonblocking(true);
-        let family = sys::socket_family(&inner).unwrap_or(libc::AF_UNSPEC);
+        let family = sys::socket_family(&inner).unwrap_or(sys::codes::AF_UNSPEC);
         Socket::assemble(inner, family)
     }
 }
@@ -823,6 +863,7 @@ impl From<std::net::UdpSocket> for Socket {
     }
 }
 
+#[cfg(unix)]
 impl From<std::os::unix::net::UnixDatagram> for Socket {
     fn from(socket: std::os::unix::net::UnixDatagram) -> Socket {
         Socket::from(socket2::Socket::from(socket))

@@ -1,22 +1,15 @@
-//! Encoding control messages to send and parsing those received.
+//! Encoding control messages to send and parsing those received: the same walk over
+//! `cmsghdr` (Unix) or `WSACMSGHDR` (Windows) buffers, with the OS's header layout and
+//! numbers from `os::cmsg`.
 
 use std::io;
 use std::mem::size_of;
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use super::os::cmsg::{self as os, len, Header};
+pub(crate) use super::os::cmsg::{space, SegmentData};
 use crate::control::ControlMessage;
-
-/// `CMSG_SPACE(data_len)`: bytes one control message takes, padding included.
-pub(crate) fn space(data_len: usize) -> usize {
-    // SAFETY: CMSG_SPACE is arithmetic on its argument only.
-    unsafe { libc::CMSG_SPACE(data_len as libc::c_uint) as usize }
-}
-
-/// `CMSG_LEN(data_len)`: the `cmsg_len` of a message with this much data.
-fn len(data_len: usize) -> usize {
-    // SAFETY: CMSG_LEN is arithmetic on its argument only.
-    unsafe { libc::CMSG_LEN(data_len as libc::c_uint) as usize }
-}
 
 /// Words of buffer (aligned for `cmsghdr`) needed to hold `bytes`.
 pub(crate) fn words(bytes: usize) -> usize {
@@ -50,8 +43,9 @@ pub(crate) fn encode(buf: &mut [u64], messages: &[ControlMessage<'_>]) -> io::Re
         let data_len = message.data_len();
         let step = space(data_len);
         let (level, kind) = match message {
-            ControlMessage::UdpSegment(_) => udp_segment(),
-            ControlMessage::Rights(_) => (libc::SOL_SOCKET, libc::SCM_RIGHTS),
+            ControlMessage::UdpSegment(_) => os::udp_segment(),
+            #[cfg(unix)]
+            ControlMessage::Rights(_) => os::RIGHTS,
             ControlMessage::Raw { level, kind, .. } => (*level, *kind),
         };
         // SAFETY: `offset` is a multiple of the cmsghdr alignment (each step is CMSG_SPACE,
@@ -59,19 +53,21 @@ pub(crate) fn encode(buf: &mut [u64], messages: &[ControlMessage<'_>]) -> io::Re
         // `capacity` (checked above), so the header and its `data_len` bytes of data lie
         // inside `buf`.
         unsafe {
-            let header = base.add(offset).cast::<libc::cmsghdr>();
+            let header = base.add(offset).cast::<Header>();
             (*header).cmsg_len = len(data_len) as _;
             (*header).cmsg_level = level;
             (*header).cmsg_type = kind;
-            let data = libc::CMSG_DATA(header);
+            let data = os::data(header);
             match message {
                 ControlMessage::UdpSegment(size) => {
-                    std::ptr::copy_nonoverlapping(size.to_ne_bytes().as_ptr(), data, 2)
+                    let bytes = os::udp_segment_data(*size);
+                    std::ptr::copy_nonoverlapping(bytes.as_ref().as_ptr(), data, data_len)
                 }
+                #[cfg(unix)]
                 ControlMessage::Rights(fds) => {
                     for (i, fd) in fds.iter().enumerate() {
                         let raw = fd.as_raw_fd().to_ne_bytes();
-                        let at = data.add(i * size_of::<libc::c_int>());
+                        let at = data.add(i * size_of::<RawFd>());
                         std::ptr::copy_nonoverlapping(raw.as_ptr(), at, raw.len());
                     }
                 }
@@ -93,9 +89,10 @@ pub(crate) const MAX_DATA: usize = 1 << 20;
 /// Takes ownership of the descriptors of the `SCM_RIGHTS` messages in `bytes`, a control
 /// buffer the kernel wrote for this process. The caller hands each buffer's descriptors out
 /// once (`ControlBuffer` records that it did), so each descriptor gets one owner.
+#[cfg(unix)]
 pub(crate) fn adopt_fds(bytes: &[u8]) -> Vec<OwnedFd> {
     Iter::new(bytes)
-        .filter(|(level, kind, _)| *level == libc::SOL_SOCKET && *kind == libc::SCM_RIGHTS)
+        .filter(|(level, kind, _)| (*level, *kind) == os::RIGHTS)
         .flat_map(|(_, _, data)| {
             data.chunks_exact(size_of::<RawFd>())
                 .map(|c| RawFd::from_ne_bytes(c.try_into().unwrap_or([0xff; 4])))
@@ -107,38 +104,27 @@ pub(crate) fn adopt_fds(bytes: &[u8]) -> Vec<OwnedFd> {
         .collect()
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn udp_segment() -> (libc::c_int, libc::c_int) {
-    (libc::SOL_UDP, libc::UDP_SEGMENT)
-}
-
-/// Elsewhere there is no UDP_SEGMENT: send something the kernel refuses with an error.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn udp_segment() -> (libc::c_int, libc::c_int) {
-    (libc::IPPROTO_UDP, -1)
-}
-
 /// Control messages mmsg understands, by level and type.
 pub(crate) enum Known {
     /// `UDP_GRO`'s segment size (Linux and Android only).
-    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
     UdpGro(u16),
     /// This many descriptors.
+    #[cfg(unix)]
     Rights(usize),
     Other,
 }
 
 pub(crate) fn classify(level: i32, kind: i32, data: &[u8]) -> Known {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if level == libc::SOL_UDP && kind == libc::UDP_GRO {
+    if os::is_udp_gro(level, kind) {
         return match data.len() {
             2 => Known::UdpGro(u16::from_ne_bytes([data[0], data[1]])),
             4 => Known::UdpGro(i32::from_ne_bytes([data[0], data[1], data[2], data[3]]) as u16),
             _ => Known::Other,
         };
     }
-    if level == libc::SOL_SOCKET && kind == libc::SCM_RIGHTS {
-        return Known::Rights(data.len() / size_of::<libc::c_int>());
+    #[cfg(unix)]
+    if (level, kind) == os::RIGHTS {
+        return Known::Rights(data.len() / size_of::<RawFd>());
     }
     Known::Other
 }
@@ -161,11 +147,11 @@ impl<'a> Iterator for Iter<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let rest = self.bytes.get(self.offset..)?;
-        if rest.len() < size_of::<libc::cmsghdr>() {
+        if rest.len() < size_of::<Header>() {
             return None;
         }
-        // SAFETY: `rest` holds at least one cmsghdr's bytes; read_unaligned needs no alignment.
-        let header: libc::cmsghdr = unsafe { std::ptr::read_unaligned(rest.as_ptr().cast()) };
+        // SAFETY: `rest` holds at least one header's bytes; read_unaligned needs no alignment.
+        let header: Header = unsafe { std::ptr::read_unaligned(rest.as_ptr().cast()) };
         let total = header.cmsg_len as usize;
         let data_start = len(0);
         if total < data_start || total > rest.len() {

@@ -11,7 +11,8 @@ use std::sync::Mutex;
 
 use socket2::SockAddr;
 
-use super::{cmsg, cvt};
+use super::cvt;
+use crate::sys::cmsg;
 use crate::control;
 use crate::send::{ipv4_mapped, Batch};
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
@@ -226,7 +227,7 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
     gso: Option<usize>,
     flags: libc::c_int,
 ) -> io::Result<usize> {
-    let segment_space = cmsg::words(cmsg::space(mem::size_of::<u16>()));
+    let segment_space = cmsg::words(cmsg::space(mem::size_of::<cmsg::SegmentData>()));
     let SendScratch {
         headers,
         mapped,

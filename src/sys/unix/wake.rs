@@ -5,25 +5,25 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// An eventfd (Linux, Android) or a pipe (elsewhere) that `poll()` sees readable once
 /// signalled, until drained. Closed on drop.
-pub(crate) struct WakeFd {
+pub(crate) struct Wake {
     read: OwnedFd,
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     write: OwnedFd,
 }
 
-impl WakeFd {
+impl Wake {
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    pub(crate) fn new() -> io::Result<WakeFd> {
+    pub(crate) fn new() -> io::Result<Wake> {
         // SAFETY: eventfd takes no pointers; a non-negative result is a new descriptor we own.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         super::cvt(fd as isize)?;
         // SAFETY: `fd` was just created and is owned by nobody else.
         let read = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(WakeFd { read })
+        Ok(Wake { read })
     }
 
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    pub(crate) fn new() -> io::Result<WakeFd> {
+    pub(crate) fn new() -> io::Result<Wake> {
         let mut fds = [0 as libc::c_int; 2];
         // SAFETY: `fds` has room for the two descriptors pipe() writes.
         super::cvt(unsafe { libc::pipe(fds.as_mut_ptr()) } as isize)?;
@@ -38,7 +38,7 @@ impl WakeFd {
                 libc::fcntl(raw, libc::F_SETFL, fl | libc::O_NONBLOCK);
             }
         }
-        Ok(WakeFd { read, write })
+        Ok(Wake { read, write })
     }
 
     pub(crate) fn raw(&self) -> RawFd {
