@@ -29,6 +29,7 @@ use crate::{recv, send, sys};
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
+/// # #[cfg(unix)] {
 /// use std::io::{IoSlice, IoSliceMut};
 /// use mmsg::{AsyncSocket, Domain, InputMessage, MsgFlags, OutputMessage, Socket, Type};
 ///
@@ -46,6 +47,7 @@ use crate::{recv, send, sys};
 ///     [InputMessage::new(&mut vx), InputMessage::new(&mut vy), InputMessage::new(&mut vz)];
 /// assert_eq!(b.receive_messages(&mut input, MsgFlags::empty()).await?, 3);
 /// assert_eq!(input[2].bytes_received, 4);
+/// # }
 /// # Ok(())
 /// # }
 /// ```
@@ -63,9 +65,11 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// let a = mmsg::AsyncSocket::new(a)?;
     /// assert!(!a.get_ref().is_blocking());
+    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -80,9 +84,11 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// let a = mmsg::AsyncSocket::new(a)?;
     /// assert_eq!(a.get_ref().remote_address()?.family(), b.local_address()?.family());
+    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -95,9 +101,11 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// let a = mmsg::AsyncSocket::new(a)?.into_inner();
     /// a.send(b"sync again", None)?;
+    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -110,12 +118,14 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// let b = mmsg::AsyncSocket::new(b)?;
     /// a.send(b"x", None)?;
     /// b.readable().await?;
     /// let mut buf = [0u8; 4];
     /// assert_eq!(b.get_ref().receive(&mut buf, None)?, 1);
+    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -128,9 +138,11 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
+    /// # #[cfg(unix)] {
     /// let (a, _b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// let a = mmsg::AsyncSocket::new(a)?;
     /// a.writable().await?;
+    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -153,12 +165,14 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
+    /// # #[cfg(unix)] {
     /// use std::io::IoSlice;
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// let a = mmsg::AsyncSocket::new(a)?;
     /// let v = [IoSlice::new(b"x")];
     /// let mut batch = [mmsg::OutputMessage::new(None, &v); 4];
     /// assert_eq!(a.send_messages(&mut batch, mmsg::MsgFlags::empty()).await?, 4);
+    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -199,6 +213,7 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
+    /// # #[cfg(unix)] {
     /// use std::io::IoSlice;
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// let a = mmsg::AsyncSocket::new(a)?;
@@ -213,6 +228,7 @@ impl AsyncSocket {
     ///         Err(e) => return Err(e),
     ///     }
     /// }
+    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -232,6 +248,7 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
+    /// # #[cfg(unix)] {
     /// use std::io::IoSlice;
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// let a = mmsg::AsyncSocket::new(a)?;
@@ -239,6 +256,7 @@ impl AsyncSocket {
     /// let mut batch = [mmsg::OutputMessage::new(None, &v); 2];
     /// let n = std::future::poll_fn(|cx| a.poll_send_messages(cx, &mut batch, mmsg::MsgFlags::empty())).await?;
     /// assert_eq!(n, 2);
+    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -363,6 +381,7 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
+    /// # #[cfg(unix)] {
     /// use std::io::IoSliceMut;
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// let b = mmsg::AsyncSocket::new(b)?;
@@ -372,6 +391,7 @@ impl AsyncSocket {
     /// let mut m = [mmsg::InputMessage::new(&mut v)];
     /// assert_eq!(b.receive_messages(&mut m, mmsg::MsgFlags::empty()).await?, 1);
     /// assert_eq!(m[0].bytes_received, 3);
+    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -393,6 +413,7 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
+    /// # #[cfg(unix)] {
     /// use std::io::IoSliceMut;
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// let b = mmsg::AsyncSocket::new(b)?;
@@ -401,6 +422,7 @@ impl AsyncSocket {
     /// let mut m = [mmsg::InputMessage::new(&mut v)];
     /// let err = b.try_receive_messages(&mut m, mmsg::MsgFlags::empty()).unwrap_err();
     /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -420,6 +442,7 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
+    /// # #[cfg(unix)] {
     /// use std::io::IoSliceMut;
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// let b = mmsg::AsyncSocket::new(b)?;
@@ -429,6 +452,7 @@ impl AsyncSocket {
     /// let mut m = [mmsg::InputMessage::new(&mut v)];
     /// let n = std::future::poll_fn(|cx| b.poll_receive_messages(cx, &mut m, mmsg::MsgFlags::empty())).await?;
     /// assert_eq!(n, 1);
+    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -449,12 +473,14 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// let b = mmsg::AsyncSocket::new(b)?;
     /// a.send(b"one", None)?;
     /// let mut batch = mmsg::ReceiveBatch::new(4, 64);
     /// assert_eq!(b.receive_batch(&mut batch, mmsg::MsgFlags::empty()).await?, 1);
     /// assert_eq!(batch.get(0).unwrap().data(), b"one");
+    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -475,11 +501,13 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// let b = mmsg::AsyncSocket::new(b)?;
     /// let mut batch = mmsg::ReceiveBatch::new(4, 64);
     /// let err = b.try_receive_batch(&mut batch, mmsg::MsgFlags::empty()).unwrap_err();
     /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -498,12 +526,14 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// let b = mmsg::AsyncSocket::new(b)?;
     /// a.send(b"one", None)?;
     /// let mut batch = mmsg::ReceiveBatch::new(4, 64);
     /// let n = std::future::poll_fn(|cx| b.poll_receive_batch(cx, &mut batch, mmsg::MsgFlags::empty())).await?;
     /// assert_eq!(n, 1);
+    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -522,11 +552,13 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// let b = mmsg::AsyncSocket::new(b)?;
     /// a.send(b"one", None)?;
     /// let mut buf = [0u8; 8];
     /// assert_eq!(b.receive_from(&mut buf).await?.0, 3);
+    /// # }
     /// # Ok(())
     /// # }
     /// ```

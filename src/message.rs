@@ -122,6 +122,7 @@ impl<'a> OutputMessage<'a> {
 /// once, reused for every receive, nothing allocated.
 ///
 /// ```
+/// # #[cfg(unix)] {
 /// use std::io::IoSliceMut;
 /// use mmsg::{Domain, InputMessage, MsgFlags, Socket, Type};
 ///
@@ -135,6 +136,7 @@ impl<'a> OutputMessage<'a> {
 ///     assert_eq!((n, messages[0].bytes_received), (1, 10));
 ///     assert_eq!(&messages[0].vectors[0][..10], &[round; 10]);
 /// }
+/// # }
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]

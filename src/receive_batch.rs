@@ -137,12 +137,14 @@ impl ReceiveBatch {
     /// The filled buffers, in the order received.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// a.send(b"one", None)?;
     /// let mut batch = mmsg::ReceiveBatch::new(4, 16);
     /// b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
     /// let lengths: Vec<usize> = batch.buffers().map(|b| b.data().len()).collect();
     /// assert_eq!(lengths, [3]);
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn buffers(&self) -> impl ExactSizeIterator<Item = Buffer<'_>> + '_ {
@@ -154,6 +156,7 @@ impl ReceiveBatch {
     /// [`Buffer::source`]). Coalesced buffers are split here, in place.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// a.send(b"one", None)?;
     /// a.send(b"", None)?;
@@ -161,6 +164,7 @@ impl ReceiveBatch {
     /// assert_eq!(b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?, 2);
     /// let got: Vec<&[u8]> = batch.datagrams().map(|(_, d)| d).collect();
     /// assert_eq!(got, [&b"one"[..], &b""[..]]);
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn datagrams(&self) -> impl Iterator<Item = (Option<SocketAddr>, &[u8])> + '_ {
@@ -319,11 +323,13 @@ impl<'a> Buffer<'a> {
     /// All the bytes received into this buffer: one datagram, or several back to back.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// a.send(b"abc", None)?;
     /// let mut batch = mmsg::ReceiveBatch::new(1, 16);
     /// b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
     /// assert_eq!(batch.get(0).unwrap().data(), b"abc");
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn data(&self) -> &'a [u8] {
@@ -336,11 +342,13 @@ impl<'a> Buffer<'a> {
     /// whole length where the buffer holds one datagram.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// a.send(b"abc", None)?;
     /// let mut batch = mmsg::ReceiveBatch::new(1, 16);
     /// b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
     /// assert_eq!(batch.get(0).unwrap().segment_size(), 3);
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn segment_size(&self) -> usize {
@@ -350,11 +358,13 @@ impl<'a> Buffer<'a> {
     /// The datagrams of this buffer, in place. A 0-byte datagram is one empty slice.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// a.send(b"abc", None)?;
     /// let mut batch = mmsg::ReceiveBatch::new(1, 16);
     /// b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
     /// assert_eq!(batch.get(0).unwrap().datagrams().collect::<Vec<_>>(), [b"abc"]);
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn datagrams(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
@@ -367,11 +377,13 @@ impl<'a> Buffer<'a> {
     /// How many datagrams [`datagrams`](Self::datagrams) yields.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// a.send(b"", None)?;
     /// let mut batch = mmsg::ReceiveBatch::new(1, 16);
     /// b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
     /// assert_eq!(batch.get(0).unwrap().datagram_count(), 1);
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn datagram_count(&self) -> usize {
@@ -384,11 +396,13 @@ impl<'a> Buffer<'a> {
     /// The sender, as the OS gave it (`None` for an unnamed Unix socket).
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// a.send(b"x", None)?;
     /// let mut batch = mmsg::ReceiveBatch::new(1, 16);
     /// b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
     /// assert!(batch.get(0).unwrap().source().is_none()); // socketpair peers have no name
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn source(&self) -> Option<&'a SockAddr> {
@@ -414,11 +428,13 @@ impl<'a> Buffer<'a> {
     /// The flags the OS returned, e.g. [`MsgFlags::TRUNC`] where the buffer was too small.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// a.send(b"too long", None)?;
     /// let mut batch = mmsg::ReceiveBatch::new(1, 4);
     /// b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
     /// assert!(batch.get(0).unwrap().flags().contains(mmsg::MsgFlags::TRUNC));
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn flags(&self) -> MsgFlags {
@@ -429,11 +445,13 @@ impl<'a> Buffer<'a> {
     /// [`UdpGroSegment`](crate::ReceivedControlMessage::UdpGroSegment) size among them).
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// a.send(b"x", None)?;
     /// let mut batch = mmsg::ReceiveBatch::new(1, 16);
     /// b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
     /// assert!(batch.get(0).unwrap().control().is_empty());
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn control(&self) -> &'a ControlBuffer {

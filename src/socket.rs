@@ -100,10 +100,12 @@ impl Socket {
     /// excess is dropped, a full Unix peer makes the sender wait.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// a.send(b"hi", None)?;
     /// let mut buf = [0u8; 4];
     /// assert_eq!(b.receive(&mut buf, None)?, 2);
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     #[cfg(unix)]
@@ -299,8 +301,10 @@ impl Socket {
     /// pause lasts some sends, then segmenting is tried again).
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// let (a, _b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// assert!(!a.segmentation_offload()); // UDP only
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn segmentation_offload(&self) -> bool {
@@ -396,6 +400,7 @@ impl Socket {
     /// Divide by datagrams to see what batching and segmentation offload save.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// use std::io::IoSlice;
     /// use mmsg::{Domain, MsgFlags, OutputMessage, Socket, Type};
     ///
@@ -404,6 +409,7 @@ impl Socket {
     /// let mut batch = [OutputMessage::new(None, &v); 10];
     /// a.send_messages(&mut batch, MsgFlags::empty(), None)?;
     /// assert_eq!(a.syscall_count(), if a.portable_path() { 10 } else { 1 });
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn syscall_count(&self) -> u64 {
@@ -448,6 +454,7 @@ impl Socket {
     /// keeps the error for the next call.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// use std::io::IoSlice;
     /// use mmsg::{Domain, MsgFlags, OutputMessage, Socket, Type};
     ///
@@ -464,6 +471,7 @@ impl Socket {
     /// assert_eq!(&buf[..3], b"012");
     /// assert_eq!(b.receive(&mut buf, None)?, 7);
     /// assert_eq!(&buf[..7], b"3456789");
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send_messages(
@@ -483,10 +491,12 @@ impl Socket {
     /// Sends one datagram to the connected peer; returns the bytes sent.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// assert_eq!(a.send(b"ping", None)?, 4);
     /// let mut buf = [0u8; 8];
     /// assert_eq!(b.receive(&mut buf, None)?, 4);
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send(&self, buffer: &[u8], cancellable: Option<&Cancellable>) -> io::Result<usize> {
@@ -529,6 +539,7 @@ impl Socket {
     /// sent.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// use std::io::IoSlice;
     /// use mmsg::{Domain, MsgFlags, Socket, Type};
     ///
@@ -543,6 +554,7 @@ impl Socket {
     /// let mut buf = [0u8; 64];
     /// let n = b.receive(&mut buf, None)?;
     /// assert_eq!(&buf[..n], &text[..]);
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send_message(
@@ -566,11 +578,13 @@ impl Socket {
     /// Receives one datagram into `buffer`; returns its length (cut to the buffer).
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// a.send(b"data", None)?;
     /// let mut buf = [0u8; 2];
     /// assert_eq!(b.receive(&mut buf, None)?, 2); // cut to the buffer
     /// assert_eq!(&buf, b"da");
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn receive(
@@ -620,6 +634,7 @@ impl Socket {
     /// A non-blocking socket takes what is queued, or fails with `WouldBlock`.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// use std::io::IoSliceMut;
     /// use mmsg::{Domain, InputMessage, MsgFlags, Socket, Type};
     ///
@@ -640,6 +655,7 @@ impl Socket {
     /// assert_eq!(messages[1].bytes_received, 6);
     /// # drop(messages);
     /// assert_eq!(&y[..6], b"second");
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn receive_messages(
@@ -666,6 +682,7 @@ impl Socket {
     /// kept from a coalesced buffer come first, one a buffer.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// use mmsg::{Domain, MsgFlags, ReceiveBatch, Socket, Type};
     ///
     /// let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM, None)?;
@@ -675,6 +692,7 @@ impl Socket {
     /// assert_eq!(b.receive_batch(&mut batch, MsgFlags::empty(), None)?, 2);
     /// let got: Vec<&[u8]> = batch.datagrams().map(|(_, d)| d).collect();
     /// assert_eq!(got, [&b"first"[..], &b"second"[..]]);
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn receive_batch(
@@ -694,11 +712,13 @@ impl Socket {
     /// The conditions among `condition` (plus `ERR`, `HUP`, `NVAL`) that hold now.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// use mmsg::IoCondition;
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// assert!(b.condition_check(IoCondition::IN).is_empty());
     /// a.send(b"x", None)?;
     /// assert!(b.condition_check(IoCondition::IN).contains(IoCondition::IN));
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn condition_check(&self, condition: IoCondition) -> IoCondition {
@@ -708,10 +728,12 @@ impl Socket {
     /// Waits until `condition` holds, bounded by the socket timeout and `cancellable`.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// use mmsg::IoCondition;
     /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// a.send(b"x", None)?;
     /// b.condition_wait(IoCondition::IN, None)?; // ready at once
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn condition_wait(
@@ -726,11 +748,13 @@ impl Socket {
     /// timeout does not apply), or until `cancellable` is cancelled.
     ///
     /// ```
+    /// # #[cfg(unix)] {
     /// use mmsg::IoCondition;
     /// use std::time::Duration;
     /// let (_a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
     /// let err = b.condition_timed_wait(IoCondition::IN, Some(Duration::from_millis(5)), None);
     /// assert_eq!(err.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn condition_timed_wait(

@@ -37,8 +37,29 @@ pub fn udp6_dual_stack() -> Socket {
 }
 
 /// A connected Unix datagram pair.
+#[cfg(unix)]
 pub fn unix_pair() -> (Socket, Socket) {
     Socket::pair(Domain::UNIX, Type::DGRAM, None).expect("socketpair")
+}
+
+/// Two UDP sockets on 127.0.0.1, each connected to the other: the portable stand-in for a
+/// Unix datagram pair where a test needs no more of it than a connected pair (a full UDP
+/// queue drops where a Unix one makes the sender wait).
+pub fn udp_pair() -> (Socket, Socket) {
+    let (a, b) = (udp4(), udp4());
+    a.connect(&b.local_address().unwrap(), None).expect("connect");
+    b.connect(&a.local_address().unwrap(), None).expect("connect");
+    (a, b)
+}
+
+/// `n` on Linux; a tenth of it (at least 1) under Windows, where each socket call costs
+/// tens of microseconds under wine: stress counts scaled to the platform's speed.
+pub fn scaled(n: usize) -> usize {
+    if cfg!(windows) {
+        (n / 10).max(1)
+    } else {
+        n
+    }
 }
 
 /// Receives datagrams until `count` arrived, each into a buffer of `max` bytes, using
