@@ -320,12 +320,19 @@ impl Socket {
     /// message: it receives into mmsg's own buffers and copies each datagram out, keeping
     /// those that do not fit the messages given for the next call; the caller sees exactly
     /// what it would without offload. Turning offload off delivers what was kept first.
-    /// Fails on sockets that are not UDP or where the kernel lacks it.
+    /// Fails on sockets that are not UDP or where the kernel lacks it, and with
+    /// `Unsupported` on other systems than Linux and Android (Windows' URO is not used).
     ///
     /// ```
     /// let socket = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
-    /// socket.set_receive_offload(true)?;
-    /// assert!(socket.receive_offload());
+    /// if cfg!(target_os = "linux") {
+    ///     socket.set_receive_offload(true)?;
+    ///     assert!(socket.receive_offload());
+    /// } else {
+    ///     let err = socket.set_receive_offload(true).unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+    ///     assert!(!socket.receive_offload());
+    /// }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_receive_offload(&self, enabled: bool) -> io::Result<()> {
