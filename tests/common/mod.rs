@@ -177,3 +177,34 @@ pub fn backlog_drops() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// OS error numbers that no `io::ErrorKind` names, for `raw_os_error()` comparisons:
+/// libc's on Unix, Winsock's `WSAE*` on Windows (winerror.h values).
+pub mod os_error {
+    #[cfg(unix)]
+    pub const EDESTADDRREQ: i32 = libc::EDESTADDRREQ;
+    #[cfg(unix)]
+    pub const EMSGSIZE: i32 = libc::EMSGSIZE;
+    #[cfg(unix)]
+    pub const EOPNOTSUPP: i32 = libc::EOPNOTSUPP;
+    /// `WSAEDESTADDRREQ`.
+    #[cfg(windows)]
+    pub const EDESTADDRREQ: i32 = 10039;
+    /// `WSAEMSGSIZE`.
+    #[cfg(windows)]
+    pub const EMSGSIZE: i32 = 10040;
+    /// `WSAEOPNOTSUPP`.
+    #[cfg(windows)]
+    pub const EOPNOTSUPP: i32 = 10045;
+}
+
+/// Whether `err` is how the OS reports an earlier datagram's ICMP port unreachable to a
+/// later call: `ECONNREFUSED` on Unix, `WSAECONNRESET` on Windows.
+pub fn is_port_unreachable(err: &io::Error) -> bool {
+    let kind = if cfg!(windows) {
+        io::ErrorKind::ConnectionReset
+    } else {
+        io::ErrorKind::ConnectionRefused
+    };
+    err.kind() == kind
+}
