@@ -208,3 +208,21 @@ pub fn is_port_unreachable(err: &io::Error) -> bool {
     };
     err.kind() == kind
 }
+
+/// Whether `err` is the OS refusing a datagram without an address on an unconnected
+/// socket: `EDESTADDRREQ` on Unix; on Windows `WSAENOTCONN` (what Winsock says),
+/// `WSAEDESTADDRREQ` (what `WSASendMsg` documents) or `WSAEINVAL` (wine 8.0, which turns
+/// Linux's `EDESTADDRREQ` into it). Always an OS error, never one of mmsg's own.
+pub fn is_no_destination(err: &io::Error) -> bool {
+    let code = err.raw_os_error();
+    if cfg!(windows) {
+        code.is_some()
+            && (code == Some(os_error::EDESTADDRREQ)
+                || matches!(
+                    err.kind(),
+                    io::ErrorKind::NotConnected | io::ErrorKind::InvalidInput
+                ))
+    } else {
+        code == Some(os_error::EDESTADDRREQ)
+    }
+}
