@@ -8,7 +8,9 @@ use common::*;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::path::PathBuf;
 
-use mmsg::{ControlMessage, Domain, InputMessage, MsgFlags, OutputMessage, SockAddr, Socket, Type};
+#[cfg(unix)]
+use mmsg::{ControlMessage, Domain, Type};
+use mmsg::{InputMessage, MsgFlags, OutputMessage, SockAddr, Socket};
 
 /// Both send paths: `sendmmsg` and the portable `sendmsg` loop.
 const PATHS: [bool; 2] = [false, true];
@@ -114,22 +116,25 @@ fn an_address_of_the_wrong_family_fails_the_batch_and_nothing_is_sent() {
             );
         }
 
-        // An IPv4 address on a Unix socket.
-        let (a, b) = unix_pair();
-        a.set_portable_path(portable);
-        let ipv4 = addr("127.0.0.1:9");
-        let v = [IoSlice::new(b"unix")];
-        let mut batch = [
-            untouched(None, &v),
-            untouched(None, &v),
-            untouched(Some(&ipv4), &v),
-        ];
-        let err = a
-            .send_messages(&mut batch, MsgFlags::empty(), None)
-            .unwrap_err();
-        assert_invalid(&err, 2);
-        assert_eq!(bytes_sent(&batch), [UNTOUCHED; 3]);
-        assert_nothing_queued(&b);
+        // An IPv4 address on a Unix socket (there are no Unix datagram sockets on Windows).
+        #[cfg(unix)]
+        {
+            let (a, b) = unix_pair();
+            a.set_portable_path(portable);
+            let ipv4 = addr("127.0.0.1:9");
+            let v = [IoSlice::new(b"unix")];
+            let mut batch = [
+                untouched(None, &v),
+                untouched(None, &v),
+                untouched(Some(&ipv4), &v),
+            ];
+            let err = a
+                .send_messages(&mut batch, MsgFlags::empty(), None)
+                .unwrap_err();
+            assert_invalid(&err, 2);
+            assert_eq!(bytes_sent(&batch), [UNTOUCHED; 3]);
+            assert_nothing_queued(&b);
+        }
     }
 }
 
@@ -160,7 +165,7 @@ fn more_vectors_than_one_call_takes_fail_and_the_limit_itself_works() {
     let too_many: Vec<IoSlice> = bytes.chunks(1).map(IoSlice::new).collect();
     let limit = &too_many[..1024];
     for portable in PATHS {
-        let (a, b) = unix_pair();
+        let (a, b) = udp_pair();
         a.set_portable_path(portable);
         let small = [IoSlice::new(b"fine")];
         let mut batch = [
@@ -206,7 +211,7 @@ fn more_vectors_than_one_call_takes_fail_and_the_limit_itself_works() {
 #[test]
 fn receiving_into_more_vectors_than_one_call_takes_is_invalid_input() {
     for portable in PATHS {
-        let (a, b) = unix_pair();
+        let (a, b) = udp_pair();
         b.set_portable_path(portable);
         a.send(b"still queued", None).unwrap();
         let mut store = vec![0u8; 1025];
@@ -266,7 +271,7 @@ fn a_message_too_large_mid_batch_ends_the_call_and_comes_back_as_emsgsize() {
             let err = sender
                 .send_messages(&mut batch[3..], MsgFlags::empty(), None)
                 .unwrap_err();
-            assert_eq!(err.raw_os_error(), Some(libc::EMSGSIZE), "{err:?}");
+            assert_eq!(err.raw_os_error(), Some(os_error::EMSGSIZE), "{err:?}");
             assert_eq!(
                 bytes_sent(&batch[3..]),
                 [UNTOUCHED; 3],
@@ -286,6 +291,15 @@ fn a_message_too_large_mid_batch_ends_the_call_and_comes_back_as_emsgsize() {
     }
 }
 
+/// Asserts `result` is the OS refusing a datagram without an address (`is_no_destination`:
+/// EDESTADDRREQ, or Winsock's word for it).
+fn assert_no_destination<T: std::fmt::Debug>(result: io::Result<T>) {
+    match result {
+        Err(e) => assert!(is_no_destination(&e), "{e:?}"),
+        Ok(v) => panic!("expected the OS's no-destination error, got Ok({v:?})"),
+    }
+}
+
 #[test]
 fn a_missing_address_on_an_unconnected_socket_is_edestaddrreq() {
     for portable in PATHS {
@@ -301,12 +315,9 @@ fn a_missing_address_on_an_unconnected_socket_is_edestaddrreq() {
             untouched(None, &v),
             untouched(None, &v),
         ];
-        assert_os_error(
-            sender.send_messages(&mut batch, MsgFlags::empty(), None),
-            libc::EDESTADDRREQ,
-        );
+        assert_no_destination(sender.send_messages(&mut batch, MsgFlags::empty(), None));
         assert_eq!(bytes_sent(&batch), [UNTOUCHED; 3]);
-        assert_os_error(sender.send(b"abc", None), libc::EDESTADDRREQ);
+        assert_no_destination(sender.send(b"abc", None));
 
         // The 2nd of 3 missing (GLib's test): 1, then the error from there.
         let mut batch = [
@@ -321,10 +332,7 @@ fn a_missing_address_on_an_unconnected_socket_is_edestaddrreq() {
             1
         );
         assert_eq!(bytes_sent(&batch), [3, UNTOUCHED, UNTOUCHED]);
-        assert_os_error(
-            sender.send_messages(&mut batch[1..], MsgFlags::empty(), None),
-            libc::EDESTADDRREQ,
-        );
+        assert_no_destination(sender.send_messages(&mut batch[1..], MsgFlags::empty(), None));
         assert_eq!(
             sender
                 .send_messages(&mut batch[2..], MsgFlags::empty(), None)
@@ -347,7 +355,7 @@ fn msg_oob_on_udp_is_the_os_error() {
         let mut batch = [untouched(Some(&to), &v), untouched(Some(&to), &v)];
         assert_os_error(
             sender.send_messages(&mut batch, MsgFlags::OOB, None),
-            libc::EOPNOTSUPP,
+            os_error::EOPNOTSUPP,
         );
         assert_eq!(bytes_sent(&batch), [UNTOUCHED; 2]);
         assert_nothing_queued(&receiver);
@@ -362,6 +370,11 @@ fn msg_oob_on_udp_is_the_os_error() {
     }
 }
 
+// Unix only: it needs control messages the stack refuses. Linux refuses unknown IP-level
+// types and out-of-range values with EINVAL; wine 8.0 drops what it does not translate and
+// sends the datagram, and Windows documents no such refusal. (The partial rule for an OS
+// error mid-batch is checked on Windows too, with EMSGSIZE, above.)
+#[cfg(unix)]
 #[test]
 fn a_control_message_the_kernel_rejects_follows_the_partial_rule() {
     let bogus = 0i32.to_ne_bytes();
@@ -408,6 +421,8 @@ fn a_control_message_the_kernel_rejects_follows_the_partial_rule() {
     }
 }
 
+// Unix datagram sockets bound to paths: Unix only.
+#[cfg(unix)]
 #[test]
 fn sending_to_a_unix_path_whose_receiver_is_gone_is_econnrefused() {
     let dir = TempDir::new("gone");
@@ -457,6 +472,8 @@ fn sending_to_a_unix_path_whose_receiver_is_gone_is_econnrefused() {
     }
 }
 
+// A Unix pair's peer going away: Unix only (UDP's counterpart is the ICMP refusal below).
+#[cfg(unix)]
 #[test]
 fn sending_on_a_unix_pair_whose_peer_was_dropped_is_an_os_error() {
     for portable in PATHS {
@@ -484,10 +501,12 @@ fn sending_on_a_unix_pair_whose_peer_was_dropped_is_an_os_error() {
 }
 
 /// Environment variable that makes the SIGPIPE test run its child part.
+#[cfg(unix)]
 const SIGPIPE_CHILD: &str = "MMSG_TEST_SIGPIPE_CHILD";
 
 /// Runs this test binary again, only `test`, with SIGPIPE_CHILD set to `mode`; returns
 /// the child's exit status and output.
+#[cfg(unix)]
 fn run_child(test: &str, mode: &str) -> std::process::Output {
     std::process::Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
@@ -496,6 +515,8 @@ fn run_child(test: &str, mode: &str) -> std::process::Output {
         .unwrap()
 }
 
+// SIGPIPE and MSG_NOSIGNAL exist on Unix only (Winsock raises no signals).
+#[cfg(unix)]
 #[test]
 fn a_closed_stream_peer_is_epipe_and_never_sigpipe() {
     const NAME: &str = "a_closed_stream_peer_is_epipe_and_never_sigpipe";
@@ -549,6 +570,8 @@ fn a_closed_stream_peer_is_epipe_and_never_sigpipe() {
     assert!(String::from_utf8_lossy(&child.stdout).contains("child: no SIGPIPE"));
 }
 
+// Unix only: only a Unix datagram peer's full queue stops a sender (UDP drops instead).
+#[cfg(unix)]
 #[test]
 fn a_full_peer_queue_in_non_blocking_mode_gives_a_partial_count_then_would_block() {
     for portable in PATHS {
@@ -602,18 +625,22 @@ fn connecting_to_an_address_of_the_wrong_family_fails_and_leaves_the_socket_usab
     assert_eq!(sender.send_to(&to, b"still works", None).unwrap(), 11);
     assert_eq!(bodies(&receiver, 1), [b"still works"]);
 
-    let unix = Socket::new(Domain::UNIX, Type::DGRAM, None).unwrap();
-    let err = unix.connect(&addr("127.0.0.1:9"), None).unwrap_err();
-    assert!(
-        err.raw_os_error().is_some() || err.kind() == io::ErrorKind::InvalidInput,
-        "{err:?}"
-    );
-    // A Unix path nobody is bound to.
-    let err = unix.connect(&unix_address, None).unwrap_err();
-    assert!(
-        matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ECONNREFUSED)),
-        "{err:?}"
-    );
+    // A Unix datagram socket (Unix only) refuses an IPv4 address and an unbound path.
+    #[cfg(unix)]
+    {
+        let unix = Socket::new(Domain::UNIX, Type::DGRAM, None).unwrap();
+        let err = unix.connect(&addr("127.0.0.1:9"), None).unwrap_err();
+        assert!(
+            err.raw_os_error().is_some() || err.kind() == io::ErrorKind::InvalidInput,
+            "{err:?}"
+        );
+        // A Unix path nobody is bound to.
+        let err = unix.connect(&unix_address, None).unwrap_err();
+        assert!(
+            matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ECONNREFUSED)),
+            "{err:?}"
+        );
+    }
 }
 
 #[test]
@@ -640,10 +667,14 @@ fn a_cancelled_cancellable_wins_over_bad_input() {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "wine 8.0 does not report ICMP port unreachable; run with --ignored on real Windows"
+)]
 fn an_asynchronous_error_that_cut_a_batch_short_surfaces_on_the_next_call() {
     // A connected UDP socket whose peer port is closed: each datagram draws an ICMP port
-    // unreachable, which the kernel turns into ECONNREFUSED for a later send (and forgets
-    // once reported). A blocking call returns early only on error, so whenever one returns
+    // unreachable, which the kernel turns into ECONNREFUSED (Windows: WSAECONNRESET) for a
+    // later send (and forgets once reported). A blocking call returns early only on error, so whenever one returns
     // fewer than it was given, the next call must return that error.
     for portable in PATHS {
         let closed = udp4();
@@ -665,7 +696,7 @@ fn an_asynchronous_error_that_cut_a_batch_short_surfaces_on_the_next_call() {
             match result {
                 Ok(n) => done += n,
                 Err(e) => {
-                    assert_eq!(e.raw_os_error(), Some(libc::ECONNREFUSED), "{calls:?}");
+                    assert!(is_port_unreachable(&e), "{calls:?}");
                     continue;
                 }
             }
@@ -673,7 +704,7 @@ fn an_asynchronous_error_that_cut_a_batch_short_surfaces_on_the_next_call() {
                 let next = sender.send_messages(&mut batch[done..], MsgFlags::empty(), None);
                 calls.push(format!("{next:?}"));
                 assert!(
-                    matches!(&next, Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED)),
+                    matches!(&next, Err(e) if is_port_unreachable(e)),
                     "portable {portable}: a call came back short, the next must give the \
                      error: {calls:?}"
                 );
@@ -687,10 +718,14 @@ fn an_asynchronous_error_that_cut_a_batch_short_surfaces_on_the_next_call() {
 /// written past its buffer.
 #[test]
 fn an_oversized_control_message_is_refused_not_truncated() {
-    let (a, b) = unix_pair();
+    let (a, b) = udp_pair();
     let data = vec![0u8; (1 << 20) + 1];
+    #[cfg(unix)]
+    let sol_socket = libc::SOL_SOCKET;
+    #[cfg(windows)]
+    let sol_socket = 0xffff; // Winsock's SOL_SOCKET
     let control = [mmsg::ControlMessage::Raw {
-        level: libc::SOL_SOCKET,
+        level: sol_socket,
         kind: 12345,
         data: &data,
     }];
