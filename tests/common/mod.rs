@@ -199,14 +199,14 @@ pub mod os_error {
 }
 
 /// Whether `err` is how the OS reports an earlier datagram's ICMP port unreachable to a
-/// later call: `ECONNREFUSED` on Unix, `WSAECONNRESET` on Windows.
+/// later call: `ECONNREFUSED` on Unix; on Windows `WSAECONNRESET`, or `WSAECONNREFUSED`
+/// under wine 8.0 (which hands on Linux's `ECONNREFUSED` from a send).
 pub fn is_port_unreachable(err: &io::Error) -> bool {
-    let kind = if cfg!(windows) {
-        io::ErrorKind::ConnectionReset
-    } else {
-        io::ErrorKind::ConnectionRefused
-    };
-    err.kind() == kind
+    match err.kind() {
+        io::ErrorKind::ConnectionRefused => true,
+        io::ErrorKind::ConnectionReset => cfg!(windows),
+        _ => false,
+    }
 }
 
 /// Whether `err` is the OS refusing a datagram without an address on an unconnected
