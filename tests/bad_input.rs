@@ -667,15 +667,12 @@ fn a_cancelled_cancellable_wins_over_bad_input() {
 }
 
 #[test]
-#[cfg_attr(
-    windows,
-    ignore = "wine 8.0 does not report ICMP port unreachable; run with --ignored on real Windows"
-)]
 fn an_asynchronous_error_that_cut_a_batch_short_surfaces_on_the_next_call() {
     // A connected UDP socket whose peer port is closed: each datagram draws an ICMP port
-    // unreachable, which the kernel turns into ECONNREFUSED (Windows: WSAECONNRESET) for a
-    // later send (and forgets once reported). A blocking call returns early only on error, so whenever one returns
-    // fewer than it was given, the next call must return that error.
+    // unreachable, which the kernel turns into ECONNREFUSED (Windows: WSAECONNRESET; wine:
+    // WSAECONNREFUSED) for a later send (and forgets once reported). A blocking call
+    // returns early only on error, so whenever one returns fewer than it was given, the
+    // next call must return that error.
     for portable in PATHS {
         let closed = udp4();
         let to = closed.local_address().unwrap();

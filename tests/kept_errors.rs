@@ -74,14 +74,10 @@ fn a_message_s_own_error_is_not_handed_to_a_later_unrelated_call() {
 /// GLib; only the one left pending after the batch comes back, from the next call. README
 /// and `Socket::send_messages` document the difference.
 ///
-/// Windows reports the refusal as WSAECONNRESET, and may take the ICMP message in after
-/// the sends that follow the one it answers: there the rule is checked as it applies
-/// whenever the refusal comes.
+/// Windows reports the refusal as WSAECONNRESET (wine 8.0: WSAECONNREFUSED), and may take
+/// the ICMP message in after the sends that follow the one it answers (wine does): there
+/// the rule is checked as it applies whenever the refusal comes.
 #[test]
-#[cfg_attr(
-    windows,
-    ignore = "wine 8.0 does not report ICMP port unreachable; run with --ignored on real Windows"
-)]
 fn an_icmp_refusal_is_kept_on_the_portable_path_and_lost_inside_sendmmsg() {
     let closed = udp4();
     let to = closed.local_address().unwrap();
