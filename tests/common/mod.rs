@@ -202,11 +202,8 @@ pub mod os_error {
 /// later call: `ECONNREFUSED` on Unix; on Windows `WSAECONNRESET`, or `WSAECONNREFUSED`
 /// under wine 8.0 (which hands on Linux's `ECONNREFUSED` from a send).
 pub fn is_port_unreachable(err: &io::Error) -> bool {
-    match err.kind() {
-        io::ErrorKind::ConnectionRefused => true,
-        io::ErrorKind::ConnectionReset => cfg!(windows),
-        _ => false,
-    }
+    err.kind() == io::ErrorKind::ConnectionRefused
+        || (cfg!(windows) && err.kind() == io::ErrorKind::ConnectionReset)
 }
 
 /// Whether `err` is the OS refusing a datagram without an address on an unconnected
