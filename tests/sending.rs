@@ -51,7 +51,6 @@ impl Paths {
 }
 
 #[cfg(unix)]
-
 impl Paths {
     fn new() -> Paths {
         Paths(Vec::new())
