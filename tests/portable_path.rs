@@ -67,6 +67,9 @@ fn take(socket: &Socket, count: usize) -> Vec<Vec<u8>> {
 #[test]
 fn the_switch_selects_the_path() {
     let (a, b) = udp_pair();
+    // Plain datagrams only: with offload, Windows sends a run of equal datagrams as one
+    // segmented call even on the portable path.
+    a.set_segmentation_offload(false);
     a.set_portable_path(true);
     assert!(a.portable_path());
     let v = [IoSlice::new(b"x")];
@@ -123,10 +126,14 @@ fn a_udp_batch_with_addresses_and_vectors_per_message() {
         let before = sender.syscall_count();
         let result = sender.send_messages(&mut batch, MsgFlags::empty(), None);
         let calls = sender.syscall_count() - before;
-        if sender.portable_path() {
-            assert_eq!(calls, count as u64);
-        } else {
+        if !sender.portable_path() {
             assert!(calls < count as u64, "{calls} calls");
+        } else if cfg!(windows) && sender.segmentation_offload() {
+            // Windows with USO sends a run (messages 9 and 10: 1400 then 10 bytes to one
+            // receiver) as one segmented call of its own, even on the portable path.
+            assert!(calls <= count as u64, "{calls} calls");
+        } else {
+            assert_eq!(calls, count as u64);
         }
         let from = sender.local_address().unwrap();
         let received: Vec<Vec<Vec<u8>>> = receivers
