@@ -4,7 +4,7 @@
 # and `mmsg demo` run under wine. Installs what it needs (MinGW, wine, the rustup target,
 # a wine prefix under target/ with its small ProcessPrng DLL: scripts/wine-setup.sh).
 #
-# Tests that need what wine lacks (segmentation and receive offload, ECN, ICMP errors)
+# Tests that need what wine lacks (segmentation offload, ECN)
 # are marked `ignore` on Windows with the reason; on a real Windows run them with
 # `cargo test -p mmsg --features tokio -- --include-ignored`.
 set -euo pipefail
