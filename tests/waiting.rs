@@ -341,17 +341,19 @@ fn a_blocking_receive_waits_for_the_first_datagram_only() {
         .unwrap();
     let started = Instant::now();
     let (mut x, mut y, mut z) = ([0u8; 8], [0u8; 8], [0u8; 8]);
-    let mut vx = [io::IoSliceMut::new(&mut x)];
-    let mut vy = [io::IoSliceMut::new(&mut y)];
-    let mut vz = [io::IoSliceMut::new(&mut z)];
-    let mut m = [
-        mmsg::InputMessage::new(&mut vx),
-        mmsg::InputMessage::new(&mut vy),
-        mmsg::InputMessage::new(&mut vz),
-    ];
-    let n = b.receive_messages(&mut m, MsgFlags::empty(), None).unwrap();
-    let got: Vec<usize> = m[..n].iter().map(|m| m.bytes_received).collect();
-    drop(m);
+    let got: Vec<usize> = {
+        let mut vx = [io::IoSliceMut::new(&mut x)];
+        let mut vy = [io::IoSliceMut::new(&mut y)];
+        let mut vz = [io::IoSliceMut::new(&mut z)];
+        let mut m = [
+            mmsg::InputMessage::new(&mut vx),
+            mmsg::InputMessage::new(&mut vy),
+            mmsg::InputMessage::new(&mut vz),
+        ];
+        let n = b.receive_messages(&mut m, MsgFlags::empty(), None).unwrap();
+        m[..n].iter().map(|m| m.bytes_received).collect()
+    };
+    let n = got.len();
     assert!(started.elapsed() < PATIENCE / 2);
     // Loopback UDP may not have queued the second yet: take it with a second call then.
     let mut all = vec![x[..got[0]].to_vec()];
