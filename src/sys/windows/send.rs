@@ -86,9 +86,7 @@ fn send_message<B: Batch + ?Sized>(
     let messages = message.control_messages;
     if let (false, Some(scratch)) = (messages.is_empty(), scratch) {
         scratch.control.clear();
-        scratch
-            .control
-            .resize(cmsg::words(control::space(messages)), 0);
+        scratch.control.resize(cmsg::words(control::space(messages)), 0);
         control.len = cmsg::encode(&mut scratch.control, messages)? as u32;
         control.buf = scratch.control.as_mut_ptr().cast();
     }
