@@ -266,8 +266,9 @@ impl AsyncSocket {
         messages: &mut [OutputMessage<'_>],
         flags: MsgFlags,
     ) -> Poll<io::Result<usize>> {
-        self.fd
-            .poll_io(cx, Interest::WRITABLE, |s| Self::send_once(s, messages, flags))
+        self.fd.poll_io(cx, Interest::WRITABLE, |s| {
+            Self::send_once(s, messages, flags)
+        })
     }
 
     /// Sends every packet to every recipient (see [`Socket::send_fanout`]), awaiting room.
@@ -462,8 +463,9 @@ impl AsyncSocket {
         messages: &mut [InputMessage<'_, '_>],
         flags: MsgFlags,
     ) -> Poll<io::Result<usize>> {
-        self.fd
-            .poll_io(cx, Interest::READABLE, |s| Self::receive_once(s, messages, flags))
+        self.fd.poll_io(cx, Interest::READABLE, |s| {
+            Self::receive_once(s, messages, flags)
+        })
     }
 
     /// Awaits the first datagram, then fills `batch`'s buffers with what is queued (see
@@ -543,8 +545,9 @@ impl AsyncSocket {
         batch: &mut ReceiveBatch,
         flags: MsgFlags,
     ) -> Poll<io::Result<usize>> {
-        self.fd
-            .poll_io(cx, Interest::READABLE, |s| Self::receive_batch_once(s, batch, flags))
+        self.fd.poll_io(cx, Interest::READABLE, |s| {
+            Self::receive_batch_once(s, batch, flags)
+        })
     }
 
     /// Awaits one datagram; returns its length and sender. Cancel safe.

@@ -8,12 +8,11 @@
     allow(dead_code)
 )]
 
-#[cfg(unix)]
 use std::io::IoSlice;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
-#[cfg(unix)]
 use crate::send::{Batch, Parts};
+use crate::sys::{self, IoVec};
 
 /// Segments the kernel takes in one send (`UDP_MAX_SEGMENTS`).
 pub(crate) const MAX_SEGMENTS: usize = 64;
@@ -158,14 +157,13 @@ pub(crate) struct Run {
 /// to a few instructions a message: each message is read once, every message of a run
 /// but the last has exactly `segment` bytes (so the payload so far is `count * segment`),
 /// and the caller counts the run's vectors by where `iovecs` got to.
-#[cfg(unix)]
 #[inline]
 pub(crate) fn run<B: Batch + ?Sized>(
     batch: &B,
     start: usize,
     first: Parts<'_>,
     max_segment: usize,
-    iovecs: &mut Vec<crate::sys::IoVec>,
+    iovecs: &mut Vec<IoVec>,
 ) -> Run {
     let segment = size(first.vectors);
     let alone = Run {
@@ -222,28 +220,21 @@ pub(crate) fn run<B: Batch + ?Sized>(
 /// that begins where the run's last one ends (packets written back to back in one buffer)
 /// extends it instead: the kernel then walks one vector for many datagrams.
 #[inline]
-#[cfg(unix)]
-fn gather(iovecs: &mut Vec<crate::sys::IoVec>, from: usize, vectors: &[IoSlice<'_>]) {
+fn gather(iovecs: &mut Vec<IoVec>, from: usize, vectors: &[IoSlice<'_>]) {
     for vector in vectors {
-        let base = vector.as_ptr() as *mut std::ffi::c_void;
         if iovecs.len() > from {
             if let Some(last) = iovecs.last_mut() {
-                if last.iov_base.wrapping_byte_add(last.iov_len) == base {
-                    last.iov_len += vector.len();
+                if sys::extend_iovec(last, vector) {
                     continue;
                 }
             }
         }
-        iovecs.push(crate::sys::IoVec {
-            iov_base: base,
-            iov_len: vector.len(),
-        });
+        iovecs.push(sys::iovec(vector));
     }
 }
 
 /// Whether two messages go to the same place: the same address object (the usual case, and
 /// the cheapest to tell) or equal addresses.
-#[cfg(unix)]
 #[inline]
 fn same_destination(a: Option<&socket2::SockAddr>, b: Option<&socket2::SockAddr>) -> bool {
     match (a, b) {
@@ -256,7 +247,6 @@ fn same_destination(a: Option<&socket2::SockAddr>, b: Option<&socket2::SockAddr>
 /// Equal addresses. Mixed traffic asks this of every message, so IPv4 addresses, the
 /// common case, are compared as what they hold (a few loads) instead of byte by byte
 /// through `memcmp`.
-#[cfg(unix)]
 #[inline]
 fn equal(a: &socket2::SockAddr, b: &socket2::SockAddr) -> bool {
     match (a.as_socket_ipv4(), b.as_socket_ipv4()) {

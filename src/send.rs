@@ -179,7 +179,9 @@ pub(crate) fn attempt<B: Batch + ?Sized>(
         // With offload: the largest segment to coalesce.
         let gso = (suspect.is_none() && io.gso.try_now()).then(|| io.gso.max_segment());
         io.syscalls.fetch_add(1, Ordering::Relaxed);
-        let (step, segment) = if io.portable || batch.len() - start == 1 {
+        // The batch call, or (Windows, with offload) a segmented run in a call of its own.
+        let batched = !io.portable || (sys::SEGMENTS_ALONE && gso.is_some());
+        let (step, segment) = if !batched || batch.len() - start == 1 {
             let step = sys::send_one(io.fd, io.scratch, batch, start, map_v4, flags);
             (step, None)
         } else {

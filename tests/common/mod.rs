@@ -47,8 +47,10 @@ pub fn unix_pair() -> (Socket, Socket) {
 /// queue drops where a Unix one makes the sender wait).
 pub fn udp_pair() -> (Socket, Socket) {
     let (a, b) = (udp4(), udp4());
-    a.connect(&b.local_address().unwrap(), None).expect("connect");
-    b.connect(&a.local_address().unwrap(), None).expect("connect");
+    a.connect(&b.local_address().unwrap(), None)
+        .expect("connect");
+    b.connect(&a.local_address().unwrap(), None)
+        .expect("connect");
     (a, b)
 }
 

@@ -21,6 +21,30 @@ pub(crate) type RawSocket = std::os::fd::RawFd;
 /// One vector of a gathered send, as the OS takes it.
 pub(crate) type IoVec = libc::iovec;
 
+/// The vector over `slice`'s bytes.
+#[inline]
+pub(crate) fn iovec(slice: &std::io::IoSlice<'_>) -> IoVec {
+    IoVec {
+        iov_base: slice.as_ptr() as *mut libc::c_void,
+        iov_len: slice.len(),
+    }
+}
+
+/// Extends `last` over `next` where `next` begins where `last` ends (packets written back
+/// to back in one buffer); whether it did.
+#[inline]
+pub(crate) fn extend_iovec(last: &mut IoVec, next: &std::io::IoSlice<'_>) -> bool {
+    let adjacent = last.iov_base.wrapping_byte_add(last.iov_len) == next.as_ptr() as *mut _;
+    if adjacent {
+        last.iov_len += next.len();
+    }
+    adjacent
+}
+
+/// Whether a segmented run goes out in a call of its own, on the one-datagram-a-call path
+/// (Windows: no batch call to put it in). Here runs go inside `sendmmsg`.
+pub(crate) const SEGMENTS_ALONE: bool = false;
+
 /// The descriptor of `socket`.
 pub(crate) fn raw_socket(socket: &socket2::Socket) -> RawSocket {
     std::os::fd::AsRawFd::as_raw_fd(socket)

@@ -12,9 +12,9 @@ use std::sync::Mutex;
 use socket2::SockAddr;
 
 use super::cvt;
-use crate::sys::cmsg;
 use crate::control;
 use crate::send::{ipv4_mapped, Batch};
+use crate::sys::cmsg;
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 use {super::MAX_BATCH, crate::control::ControlMessage, crate::gso};
 

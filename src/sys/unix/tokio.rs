@@ -37,7 +37,10 @@ impl Registered {
 
     /// Waits until the reactor reports `interest` ready; the readiness stays recorded.
     pub(crate) async fn ready(&self, interest: Interest) -> io::Result<()> {
-        self.0.ready(interest).await.map(|mut guard| guard.retain_ready())
+        self.0
+            .ready(interest)
+            .await
+            .map(|mut guard| guard.retain_ready())
     }
 
     /// Tries `f` each time `interest` is ready until it does not fail with `WouldBlock`.

@@ -6,6 +6,7 @@ mod recv;
 mod send;
 #[cfg(feature = "tokio")]
 pub(crate) mod tokio;
+mod uso;
 mod wake;
 
 use std::io;
@@ -34,6 +35,32 @@ fn handle(socket: RawSocket) -> ws::SOCKET {
 
 /// Winsock has no `sendmmsg`/`recvmmsg`: the portable path is always on.
 pub(crate) const HAS_SENDMMSG: bool = false;
+
+/// With segmentation offload, a run of datagrams goes out as one `WSASendMsg` of its own.
+pub(crate) const SEGMENTS_ALONE: bool = true;
+
+/// One vector of a gathered send, as Winsock takes it (`IoSlice` shares its layout).
+pub(crate) type IoVec = ws::WSABUF;
+
+/// The vector over `slice`'s bytes.
+#[inline]
+pub(crate) fn iovec(slice: &std::io::IoSlice<'_>) -> IoVec {
+    IoVec {
+        len: slice.len() as u32,
+        buf: slice.as_ptr() as *mut u8,
+    }
+}
+
+/// Extends `last` over `next` where `next` begins where `last` ends (packets written back
+/// to back in one buffer); whether it did.
+#[inline]
+pub(crate) fn extend_iovec(last: &mut IoVec, next: &std::io::IoSlice<'_>) -> bool {
+    let adjacent = std::ptr::eq(last.buf.wrapping_add(last.len as usize), next.as_ptr());
+    if adjacent {
+        last.len += next.len() as u32;
+    }
+    adjacent
+}
 
 /// Vectors one message takes at most. Winsock sets no limit of its own (`WSABUF` counts
 /// are 32-bit); mmsg keeps Unix's, so that a batch valid on one OS is valid on the other.
@@ -200,11 +227,13 @@ fn last_error() -> io::Error {
     io::Error::from_raw_os_error(unsafe { ws::WSAGetLastError() })
 }
 
-/// Segmentation offload (USO) is not used on Windows: the shared send path sends plain
-/// datagrams there. (Under wine the option is silently ignored, so nothing here could be
-/// tested; see the README's platform table.)
-pub(crate) fn gso_supported(_socket: &socket2::Socket, _family: i32) -> bool {
-    false
+/// Whether `socket` can send with segmentation offload (USO, `UDP_SEND_MSG_SIZE`): a UDP
+/// socket, on a system whose stack was seen to cut a segmented send into datagrams
+/// (`uso::honoured`; wine, for one, accepts the option and ignores it).
+pub(crate) fn gso_supported(socket: &socket2::Socket, family: i32) -> bool {
+    (family == codes::AF_INET || family == codes::AF_INET6)
+        && matches!(socket.r#type(), Ok(t) if t == socket2::Type::DGRAM)
+        && uso::honoured()
 }
 
 /// Receive offload (URO) is not used on Windows.

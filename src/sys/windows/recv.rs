@@ -95,7 +95,15 @@ fn receive(
     // SAFETY: `header` points at `count` buffers the caller lent for the call, at `name`
     // (a SockAddrStorage, transparent over SOCKADDR_STORAGE, with its size) and at the
     // control buffer (borrowed mutably, with its size); no overlapped I/O.
-    let rc = unsafe { function(handle(socket), &mut header, &mut received, ptr::null_mut(), None) };
+    let rc = unsafe {
+        function(
+            handle(socket),
+            &mut header,
+            &mut received,
+            ptr::null_mut(),
+            None,
+        )
+    };
     let mut flags = header.dwFlags as i32;
     let len = match cvt(rc) {
         Ok(()) => received as usize,

@@ -12,22 +12,33 @@ use std::sync::Mutex;
 use socket2::SockAddr;
 use windows_sys::Win32::Networking::WinSock as ws;
 
-use super::{cvt, handle, os_flags, RawSocket};
-use crate::control;
+use super::{cvt, handle, os_flags, IoVec, RawSocket};
+use crate::control::{self, ControlMessage};
+use crate::gso;
 use crate::send::{ipv4_mapped, Batch};
 use crate::sys::cmsg;
 
 /// Buffers reused from call to call so that sending does not allocate once warmed up.
+/// They hold nothing between calls: every pointer in them is rewritten before each use.
 #[derive(Default)]
 pub(crate) struct SendScratch {
     /// Control messages, aligned for `WSACMSGHDR`.
     control: Vec<u64>,
+    /// The vectors of a segmented run, laid end to end (pointers only: no payload copied).
+    iovecs: Vec<IoVec>,
+    /// The segment size of the last `send_batch`, where it sent a segmented run.
+    segment: Option<usize>,
 }
 
+// SAFETY: the raw pointers inside the vectors are only written and read during one call,
+// by the thread that holds the socket's scratch lock; between calls they are dead values.
+unsafe impl Send for SendScratch {}
+
 impl SendScratch {
-    /// Segmented sends are never made here.
+    /// The segment size of the last `send_batch`, where it was a segmented send: an error
+    /// for it may be the offload's, not the messages'.
     pub(crate) fn first_segment(&self) -> Option<usize> {
-        None
+        self.segment
     }
 }
 
@@ -51,17 +62,81 @@ pub(crate) fn send_one<B: Batch + ?Sized>(
     }
 }
 
-/// No batch call here: the engine never asks (the portable path is forced on).
+/// Winsock has no batch call: the engine asks only with offload on (`gso`, the largest
+/// segment to coalesce). Sends the run of messages from `start` that can be coalesced as
+/// one `UDP_SEND_MSG_SIZE` send gathered from their own vectors, or message `start` alone;
+/// records the bytes of those sent and returns how many were.
 pub(crate) fn send_batch<B: Batch + ?Sized>(
     socket: RawSocket,
     scratch: &mut SendScratch,
     batch: &mut B,
     start: usize,
     map_v4: bool,
-    _gso: Option<usize>,
+    gso: Option<usize>,
     flags: i32,
 ) -> io::Result<usize> {
-    send_message(socket, Some(scratch), batch, start, map_v4, flags)
+    scratch.segment = None;
+    scratch.iovecs.clear();
+    let run = match gso {
+        Some(max_segment) => {
+            let first = batch.message(start);
+            gso::run(batch, start, first, max_segment, &mut scratch.iovecs)
+        }
+        None => gso::Run {
+            count: 1,
+            segment: 0,
+            last: 0,
+        },
+    };
+    if run.segment == 0 {
+        return send_message(socket, Some(scratch), batch, start, map_v4, flags);
+    }
+    let message = batch.message(start);
+    let mapped = message
+        .address
+        .filter(|a| map_v4 && a.is_ipv4())
+        .map(ipv4_mapped);
+    let address = mapped.as_ref().or(message.address);
+    let segment = [ControlMessage::UdpSegment(run.segment as u16)];
+    scratch.control.clear();
+    scratch
+        .control
+        .resize(cmsg::words(control::space(&segment)), 0);
+    let control_len = cmsg::encode(&mut scratch.control, &segment)?;
+    let header = ws::WSAMSG {
+        name: address.map_or(ptr::null_mut(), |a| a.as_ptr() as *mut ws::SOCKADDR),
+        namelen: address.map_or(0, SockAddr::len),
+        lpBuffers: scratch.iovecs.as_mut_ptr(),
+        dwBufferCount: scratch.iovecs.len() as u32,
+        Control: ws::WSABUF {
+            len: control_len as u32,
+            buf: scratch.control.as_mut_ptr().cast(),
+        },
+        dwFlags: 0,
+    };
+    scratch.segment = Some(run.segment);
+    let mut sent = 0u32;
+    // SAFETY: `header` points at `scratch.iovecs` (which point into `batch`'s vectors), at
+    // `scratch.control`, and at the destination in `batch` or `mapped`: all borrowed and
+    // not resized since the pointers were taken, until the call returns; the lengths are
+    // those of the same objects. No overlapped I/O.
+    let rc = unsafe {
+        ws::WSASendMsg(
+            handle(socket),
+            &header,
+            os_flags(flags),
+            &mut sent,
+            ptr::null_mut(),
+            None,
+        )
+    };
+    cvt(rc)?;
+    let last = start + run.count - 1;
+    for index in start..last {
+        batch.set_bytes_sent(index, run.segment);
+    }
+    batch.set_bytes_sent(last, run.last);
+    Ok(run.count)
 }
 
 /// `send_one`, with the control messages (if any) encoded into `scratch`.
@@ -86,7 +161,9 @@ fn send_message<B: Batch + ?Sized>(
     let messages = message.control_messages;
     if let (false, Some(scratch)) = (messages.is_empty(), scratch) {
         scratch.control.clear();
-        scratch.control.resize(cmsg::words(control::space(messages)), 0);
+        scratch
+            .control
+            .resize(cmsg::words(control::space(messages)), 0);
         control.len = cmsg::encode(&mut scratch.control, messages)? as u32;
         control.buf = scratch.control.as_mut_ptr().cast();
     }
@@ -116,4 +193,67 @@ fn send_message<B: Batch + ?Sized>(
     cvt(rc)?;
     batch.set_bytes_sent(index, sent as usize);
     Ok(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::IoSlice;
+    use std::net::UdpSocket;
+
+    use super::*;
+    use crate::message::OutputMessage;
+
+    /// A run goes out as one `WSASendMsg` gathered from the messages' own vectors (two of
+    /// them back to back in one buffer, merged into one vector). Where the stack honours the
+    /// offload the receiver gets the three datagrams; where it ignores it (wine) it gets
+    /// them as one, which shows what the single send carried.
+    #[test]
+    fn a_run_is_one_send_over_the_messages_vectors() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sender = socket2::Socket::from(UdpSocket::bind("127.0.0.1:0").unwrap());
+        let to = SockAddr::from(receiver.local_addr().unwrap());
+        let packets = *b"aaaabbbbcc";
+        let head = *b"xy";
+        let vectors = [
+            [IoSlice::new(&packets[..4])],
+            [IoSlice::new(&packets[4..8])],
+            [IoSlice::new(&packets[8..])],
+        ];
+        let with_head = [IoSlice::new(&head), IoSlice::new(b"zz")];
+        let mut batch: Vec<OutputMessage> = vectors
+            .iter()
+            .map(|v| OutputMessage::new(Some(&to), v))
+            .collect();
+        batch.push(OutputMessage::new(Some(&to), &with_head));
+        let mut scratch = SendScratch::default();
+        let raw = super::super::raw_socket(&sender);
+        let sent = send_batch(raw, &mut scratch, &mut batch[..], 0, false, Some(1000), 0);
+        assert_eq!(sent.unwrap(), 3, "the equal-size run, the last shorter");
+        assert_eq!(scratch.first_segment(), Some(4));
+        assert_eq!(scratch.iovecs.len(), 1, "back-to-back vectors are one");
+        let sizes: Vec<usize> = batch.iter().map(|m| m.bytes_sent).collect();
+        assert_eq!(sizes, [4, 4, 2, 0]);
+        // The fourth message is of another size: it goes alone.
+        assert_eq!(
+            send_batch(raw, &mut scratch, &mut batch[..], 3, false, Some(1000), 0).unwrap(),
+            1
+        );
+        assert_eq!((batch[3].bytes_sent, scratch.first_segment()), (4, None));
+
+        receiver
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let mut got = Vec::new();
+        let expected: &[&[u8]] = if super::super::uso::honoured() {
+            &[b"aaaa", b"bbbb", b"cc", b"xyzz"]
+        } else {
+            &[b"aaaabbbbcc", b"xyzz"]
+        };
+        for _ in expected {
+            let n = receiver.recv(&mut buf).unwrap();
+            got.push(buf[..n].to_vec());
+        }
+        assert_eq!(got, expected);
+    }
 }
