@@ -85,9 +85,16 @@ fn packets_are_grouped_per_recipient_so_offload_applies() {
         .send_fanout(&ps, &mut recipients, MsgFlags::empty(), None)
         .unwrap();
     assert_eq!(sent, 512);
-    // 8 recipients x 64 equal packets: 8 segmented headers in one sendmmsg.
-    let expected_calls = if sender.portable_path() { 512 } else { 1 };
-    assert_eq!(sender.syscall_count(), expected_calls);
+    // 8 recipients x 64 equal packets: 8 segmented headers in one sendmmsg; on Windows,
+    // where USO is honoured (not under wine), a few segmented sends per recipient.
+    let calls = sender.syscall_count();
+    if !sender.portable_path() {
+        assert_eq!(calls, 1);
+    } else if cfg!(windows) && sender.segmentation_offload() {
+        assert!((8..512).contains(&calls), "{calls} sends");
+    } else {
+        assert_eq!(calls, 512);
+    }
     for r in &receivers {
         expect_packets(r, 0, 64, &payload);
     }
