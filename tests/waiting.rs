@@ -257,6 +257,49 @@ fn cancelling_from_another_thread_wakes_a_blocked_condition_wait() {
 }
 
 #[test]
+fn a_wait_with_no_timeout_is_woken_by_a_cancel() {
+    // No timeout at all (the OS's wait is unbounded): each call runs on a thread of its
+    // own, so that a wake-up that never comes fails the test instead of hanging it.
+    let s = std::sync::Arc::new(udp4());
+    assert_eq!(s.timeout(), None);
+    type Call = fn(&Socket, &Cancellable) -> io::Error;
+    let calls: [(&str, Call); 3] = [
+        ("receive", |s, c| {
+            s.receive(&mut [0u8; 8], Some(c)).unwrap_err()
+        }),
+        ("condition_wait", |s, c| {
+            s.condition_wait(IoCondition::IN, Some(c)).unwrap_err()
+        }),
+        ("condition_timed_wait(None)", |s, c| {
+            s.condition_timed_wait(IoCondition::IN, None, Some(c))
+                .unwrap_err()
+        }),
+    ];
+    for (what, call) in calls {
+        let c = Cancellable::new();
+        let (done, outcome) = std::sync::mpsc::channel();
+        let started = Instant::now();
+        let canceller = cancel_after(&c, SHORT);
+        {
+            let (s, c) = (std::sync::Arc::clone(&s), c.clone());
+            std::thread::spawn(move || {
+                let _ = done.send(call(&s, &c));
+            });
+        }
+        let err = outcome
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| panic!("{what}: the cancel did not wake it"));
+        let waited = started.elapsed();
+        canceller.join().unwrap();
+        assert!(mmsg::is_cancelled(&err), "{what}: {err:?}");
+        assert!(
+            waited >= SHORT,
+            "{what}: ended after {waited:?}, before the cancel"
+        );
+    }
+}
+
+#[test]
 fn a_cancellable_reset_after_waking_a_wait_waits_and_wakes_again() {
     // The same cancellable (its wake-up made by the first wait) through several rounds:
     // after a reset a wait lasts its whole timeout (the wake-up was quietened), and a new
