@@ -236,9 +236,15 @@ pub(crate) fn gso_supported(socket: &socket2::Socket, family: i32) -> bool {
         && uso::honoured()
 }
 
-/// Receive offload (URO) is not used on Windows.
-pub(crate) fn set_udp_gro(_socket: &socket2::Socket, _enabled: bool) -> io::Result<()> {
-    Err(io::Error::from(io::ErrorKind::Unsupported))
+/// Receive offload (URO) is not used on Windows: turning it on is `Unsupported`; turning
+/// it off succeeds, as it always is (so that code that makes sure it is off, as on Linux,
+/// runs here too).
+pub(crate) fn set_udp_gro(_socket: &socket2::Socket, enabled: bool) -> io::Result<()> {
+    if enabled {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    } else {
+        Ok(())
+    }
 }
 
 /// Asks for `size` bytes of receive buffer (`SO_RCVBUF`).
