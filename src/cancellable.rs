@@ -107,6 +107,19 @@ impl Cancellable {
         }
     }
 
+    /// Empties the wake-up descriptor if not cancelled: a wait found it readable though
+    /// nothing is cancelled, so it holds a signal from before a `reset` that arrived after
+    /// the reset drained it (a Windows wake-up is a datagram, which may still be on its
+    /// way). Under the lock, so a `cancel` cannot slip in between the check and the drain.
+    pub(crate) fn drain_stale(&self) {
+        let wake = self.lock_wake();
+        if !self.is_cancelled() {
+            if let Some(fd) = wake.as_ref() {
+                fd.drain();
+            }
+        }
+    }
+
     /// The error a cancelled call returns, when this cancellable is cancelled.
     pub(crate) fn check(&self) -> io::Result<()> {
         if self.is_cancelled() {
@@ -141,5 +154,44 @@ impl fmt::Debug for Cancellable {
         f.debug_struct("Cancellable")
             .field("cancelled", &self.is_cancelled())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::flags::IoCondition;
+    use crate::sys;
+
+    /// A wake-up signal that outlived its `reset` (on Windows a datagram still on its way
+    /// when the reset drained the socket) must not keep waits spinning: the first wait that
+    /// finds it, not cancelled, empties it and still waits out its timeout.
+    #[test]
+    fn a_stale_wake_up_is_emptied_and_the_wait_goes_on() {
+        let socket = socket2::Socket::from(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        let cancellable = Cancellable::new();
+        let wake = cancellable.wake_fd().unwrap();
+        // A signal with nothing cancelled: what a late datagram leaves behind.
+        cancellable.lock_wake().as_ref().unwrap().signal();
+        let readable = |timeout_ms| {
+            let mut fds = [sys::pollfd(wake, IoCondition::IN.bits())];
+            sys::poll(&mut fds, timeout_ms).unwrap()
+        };
+        assert_eq!(readable(5000), 1, "the signal is there");
+
+        let started = Instant::now();
+        let timeout = Duration::from_millis(100);
+        let err = crate::condition::wait(
+            sys::raw_socket(&socket),
+            IoCondition::IN,
+            Some(timeout),
+            Some(&cancellable),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= timeout);
+        assert_eq!(readable(0), 0, "the stale signal was emptied");
     }
 }

@@ -91,7 +91,10 @@ fn wait_on(
                     return Ok(ready);
                 }
                 // Only the wake-up descriptor was ready, yet not cancelled: it was reset
-                // in between. Keep waiting.
+                // in between, or holds a stale signal. Empty it, and keep waiting.
+                if let Some(c) = cancellable {
+                    c.drain_stale();
+                }
             }
         }
     }

@@ -320,8 +320,9 @@ impl Socket {
     /// message: it receives into mmsg's own buffers and copies each datagram out, keeping
     /// those that do not fit the messages given for the next call; the caller sees exactly
     /// what it would without offload. Turning offload off delivers what was kept first.
-    /// Fails on sockets that are not UDP or where the kernel lacks it, and with
-    /// `Unsupported` on other systems than Linux and Android (Windows' URO is not used).
+    /// Fails on sockets that are not UDP or where the kernel lacks it; turning it on fails
+    /// with `Unsupported` on other systems than Linux and Android (Windows' URO is not
+    /// used), while turning it off succeeds everywhere.
     ///
     /// ```
     /// let socket = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;

@@ -256,9 +256,15 @@ fn set_udp_option(
     cvt(rc as isize).map(drop)
 }
 
+/// No `UDP_GRO` here: turning it on is `Unsupported`; turning it off succeeds, as it
+/// always is.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) fn set_udp_gro(_socket: &socket2::Socket, _enabled: bool) -> io::Result<()> {
-    Err(io::Error::from(io::ErrorKind::Unsupported))
+pub(crate) fn set_udp_gro(_socket: &socket2::Socket, enabled: bool) -> io::Result<()> {
+    if enabled {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    } else {
+        Ok(())
+    }
 }
 
 /// Asks for `size` bytes of receive buffer: with `SO_RCVBUFFORCE` past the system's limit
