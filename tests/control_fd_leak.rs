@@ -1,5 +1,9 @@
 //! Received file descriptors never leak: counted in /proc/self/fd. This binary holds one
 //! test only, so that nothing else opens or closes descriptors while it counts.
+//!
+//! Unix only: descriptor passing (`SCM_RIGHTS`, `ControlMessage::Rights`, `take_fds`) does
+//! not exist on Windows, and the count is read from /proc.
+#![cfg(unix)]
 
 mod common;
 use common::*;

@@ -1,6 +1,10 @@
 //! Segmentation offload refused by the route: mmsg falls back to plain sends, loses nothing,
 //! and remembers. Runs in a network namespace the test makes (loopback with a 1500-byte
 //! MTU, where a segment larger than the MTU makes the kernel answer EINVAL).
+//!
+//! Linux only: it needs a network namespace (`unshare(CLONE_NEWNET)`, `ip link`) and
+//! `UDP_SEGMENT`'s refusal of segments larger than the route's MTU.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::*;

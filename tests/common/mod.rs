@@ -225,3 +225,26 @@ pub fn is_no_destination(err: &io::Error) -> bool {
         code == Some(os_error::EDESTADDRREQ)
     }
 }
+
+/// A raw control message that asks for 127.0.0.1 as a datagram's source address
+/// (`IP_PKTINFO`), in the OS's own terms, as (level, type, data): one every system's send
+/// path takes (Windows' `WSASendMsg` documents it). Linux: `in_pktinfo` {ifindex,
+/// spec_dst, addr}; Windows: `IN_PKTINFO` {addr, ifindex}, `IPPROTO_IP` 0, `IP_PKTINFO` 19.
+#[cfg(any(target_os = "linux", windows))]
+pub fn pktinfo_from_loopback_v4() -> (i32, i32, Vec<u8>) {
+    let loopback = std::net::Ipv4Addr::LOCALHOST.octets();
+    #[cfg(target_os = "linux")]
+    let (level, kind, data) = {
+        let mut data = 0i32.to_ne_bytes().to_vec(); // any interface
+        data.extend(loopback); // spec_dst: the source address
+        data.extend([0; 4]); // addr: unused on send
+        (libc::IPPROTO_IP, libc::IP_PKTINFO, data)
+    };
+    #[cfg(windows)]
+    let (level, kind, data) = {
+        let mut data = loopback.to_vec(); // the source address
+        data.extend(0u32.to_ne_bytes()); // any interface
+        (0, 19, data)
+    };
+    (level, kind, data)
+}
