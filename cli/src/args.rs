@@ -3,9 +3,10 @@
 use std::fmt::Display;
 use std::fs::{File, OpenOptions};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
+
+use crate::platform;
 
 /// Exit status for bad input (as clap uses for usage errors).
 pub const EXIT_BAD_INPUT: i32 = 2;
@@ -141,10 +142,8 @@ pub fn regular_file(path: &Path, options: &mut OpenOptions, doing: &str) -> Resu
     if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
         return refuse();
     }
-    // Should the path have become a FIFO since, O_NONBLOCK makes open() return at once
-    // (or fail) instead of waiting; on a regular file it changes nothing.
-    let file = options
-        .custom_flags(libc::O_NONBLOCK)
+    // Should the path have become a FIFO since, this open does not wait for its other end.
+    let file = platform::without_waiting(options)
         .open(path)
         .context(|| format!("cannot {doing} {}", path.display()))?;
     let metadata = file

@@ -16,6 +16,7 @@ mod demo;
 mod incoming;
 mod interrupt;
 mod pace;
+mod platform;
 mod progress;
 mod relay;
 mod send;
