@@ -1,11 +1,12 @@
 //! What differs between Unix and Windows for the CLI, in one place: positional file I/O,
-//! opening a file without waiting on it, the error number of a datagram too large, and the CPU
-//! time of the calling thread. The rest of the CLI uses these and no `cfg`.
+//! opening a file without waiting on it, the error number of a datagram too large, the CPU
+//! time of the calling thread, and how the demo names mmsg's send calls. The rest of the
+//! CLI uses these and no `cfg`.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 
-pub use os::{thread_time, EMSGSIZE};
+pub use os::{thread_time, EMSGSIZE, ONE_CALL_PER_DATAGRAM, SEND_CALLS};
 
 /// Reads exactly `buffer.len()` bytes of `file` from `offset`, whatever the file's cursor;
 /// `UnexpectedEof` if the file ends first.
@@ -64,6 +65,14 @@ mod os {
     /// The error number of a datagram too large for the route or the family.
     pub const EMSGSIZE: i32 = libc::EMSGSIZE;
 
+    /// The system calls mmsg sends with, as the demo names them.
+    pub const SEND_CALLS: &str = "sendmsg/sendmmsg";
+    /// The demo's explanation when mmsg made a send call per datagram (its portable path).
+    pub const ONE_CALL_PER_DATAGRAM: &[&str] = &[
+        "mmsg made one sendmsg per packet and receiver, as many send calls as std: its",
+        "portable path was in use (the `portable` feature, or no sendmmsg on this OS).",
+    ];
+
     pub fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
         file.read_at(buffer, offset)
     }
@@ -99,6 +108,16 @@ mod os {
 
     /// The error number of a datagram too large for the route or the family.
     pub const EMSGSIZE: i32 = WSAEMSGSIZE;
+
+    /// The system calls mmsg sends with, as the demo names them.
+    pub const SEND_CALLS: &str = "WSASendMsg";
+    /// The demo's explanation when mmsg made a send call per datagram, as it always does on
+    /// Windows.
+    pub const ONE_CALL_PER_DATAGRAM: &[&str] = &[
+        "On Windows mmsg sends each packet with a WSASendMsg of its own: Windows has no",
+        "sendmmsg, and mmsg uses no segmentation offload (USO) there, so both paths make one",
+        "send call per packet and receiver.",
+    ];
 
     // seek_read/seek_write also move the file's cursor: harmless, as every read and write
     // of the CLI gives its offset. Either may do less than asked; the callers loop.
