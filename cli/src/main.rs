@@ -54,6 +54,8 @@ Run `mmsg help COMMAND` for each command's options and examples.";
 #[derive(Parser)]
 #[command(
     name = "mmsg",
+    // Not argv[0]'s name: on Windows that is mmsg.exe, and the help would say so.
+    bin_name = "mmsg",
     version,
     about = "Send and receive many datagrams per system call",
     after_help = EXAMPLES
