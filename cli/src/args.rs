@@ -129,8 +129,11 @@ pub fn seconds(name: &str, seconds: f64) -> Result<Duration, Fail> {
 
 /// Opens `path` with `options` (`doing`: "read" or "write", for the error) if it is a
 /// regular file, or does not exist yet and `options` create it. Anything else is refused
-/// with one line, and never waited for: opening a FIFO blocks until its other end is
-/// opened, forever if nobody does, and no timeout of ours applies to open().
+/// with one line, and never waited for: on Unix, opening a FIFO blocks until its other end
+/// is opened, forever if nobody does, and no timeout of ours applies to open(). Windows has
+/// no FIFOs, and opening a device or a named pipe there does not wait (CreateFile fails at
+/// once when no pipe instance is free); a directory is refused as "not a regular file", a
+/// device such as `NUL` or `CON` by this check or with the OS's own error.
 pub fn regular_file(path: &Path, options: &mut OpenOptions, doing: &str) -> Result<File, Fail> {
     let refuse = || {
         fail(format!(
