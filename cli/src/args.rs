@@ -3,9 +3,10 @@
 use std::fmt::Display;
 use std::fs::{File, OpenOptions};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
+
+use crate::platform;
 
 /// Exit status for bad input (as clap uses for usage errors).
 pub const EXIT_BAD_INPUT: i32 = 2;
@@ -128,8 +129,11 @@ pub fn seconds(name: &str, seconds: f64) -> Result<Duration, Fail> {
 
 /// Opens `path` with `options` (`doing`: "read" or "write", for the error) if it is a
 /// regular file, or does not exist yet and `options` create it. Anything else is refused
-/// with one line, and never waited for: opening a FIFO blocks until its other end is
-/// opened, forever if nobody does, and no timeout of ours applies to open().
+/// with one line, and never waited for: on Unix, opening a FIFO blocks until its other end
+/// is opened, forever if nobody does, and no timeout of ours applies to open(). Windows has
+/// no FIFOs, and opening a device or a named pipe there does not wait (CreateFile fails at
+/// once when no pipe instance is free); a directory is refused as "not a regular file", a
+/// device such as `NUL` or `CON` by this check or with the OS's own error.
 pub fn regular_file(path: &Path, options: &mut OpenOptions, doing: &str) -> Result<File, Fail> {
     let refuse = || {
         fail(format!(
@@ -141,10 +145,8 @@ pub fn regular_file(path: &Path, options: &mut OpenOptions, doing: &str) -> Resu
     if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
         return refuse();
     }
-    // Should the path have become a FIFO since, O_NONBLOCK makes open() return at once
-    // (or fail) instead of waiting; on a regular file it changes nothing.
-    let file = options
-        .custom_flags(libc::O_NONBLOCK)
+    // Should the path have become a FIFO since, this open does not wait for its other end.
+    let file = platform::without_waiting(options)
         .open(path)
         .context(|| format!("cannot {doing} {}", path.display()))?;
     let metadata = file

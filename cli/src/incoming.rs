@@ -3,10 +3,10 @@
 //! their offset.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use crate::args::{Context, Fail};
+use crate::platform;
 use crate::tally::{Arrival, Tally, WINDOW};
 use crate::wire::{self, Header};
 
@@ -112,7 +112,7 @@ impl Incoming {
     pub fn flush(&mut self) -> Result<(), Fail> {
         let (at, bytes) = &mut self.gathered;
         if let (Some((file, path)), false) = (&self.output, bytes.is_empty()) {
-            file.write_all_at(bytes, *at)
+            platform::write_all_at(file, bytes, *at)
                 .runtime_context(|| format!("cannot write {}", path.display()))?;
         }
         bytes.clear();

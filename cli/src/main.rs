@@ -8,7 +8,20 @@ macro_rules! say {
     }};
 }
 
+// The bench's C peers are built for Linux only, as the bench itself.
+#[cfg(all(feature = "peers", not(target_os = "linux")))]
+compile_error!(
+    "the `peers` feature (the bench's C and GLib peers) is Linux-only, as `mmsg bench` is: \
+     build without it on this OS"
+);
+
 mod args;
+// The benchmark compares against Linux's own floors (sendmmsg, UDP GSO/GRO, SO_MEMINFO):
+// elsewhere `mmsg bench` only says it is not available.
+#[cfg(target_os = "linux")]
+mod bench;
+#[cfg(not(target_os = "linux"))]
+#[path = "no_bench.rs"]
 mod bench;
 mod cidr;
 mod cpu;
@@ -16,6 +29,7 @@ mod demo;
 mod incoming;
 mod interrupt;
 mod pace;
+mod platform;
 mod progress;
 mod relay;
 mod send;
@@ -40,6 +54,8 @@ Run `mmsg help COMMAND` for each command's options and examples.";
 #[derive(Parser)]
 #[command(
     name = "mmsg",
+    // Not argv[0]'s name: on Windows that is mmsg.exe, and the help would say so.
+    bin_name = "mmsg",
     version,
     about = "Send and receive many datagrams per system call",
     after_help = EXAMPLES
@@ -60,6 +76,10 @@ enum Command {
     /// Relay every datagram received on one address to many recipients, unchanged
     Relay(relay::RelayArgs),
     /// Benchmark mmsg against other ways of sending datagrams.
+    #[cfg_attr(
+        not(target_os = "linux"),
+        command(about = "Benchmark mmsg against other ways of sending datagrams (Linux only)")
+    )]
     Bench(bench::BenchArgs),
 }
 

@@ -14,7 +14,7 @@ use mmsg::{Cancellable, Domain, MsgFlags, ReceiveBatch, Recipient, SockAddr, Soc
 use crate::args::{self, fail, Context, Fail};
 use crate::cidr::{self, Cidr};
 use crate::interrupt::{self, EXIT_INTERRUPTED};
-use crate::units;
+use crate::{platform, units};
 use report::{Counters, Outgoing};
 
 /// Buffers per receive: with offload each may hold up to 64 datagrams of one sender.
@@ -302,8 +302,8 @@ impl Relay<'_> {
 
     /// Sends `packets` to every recipient with `send_fanout`. A recipient the OS refuses is
     /// set aside by `send_fanout` for the rest of the batch, and tried again with the next
-    /// one; a datagram too large for one recipient (`EMSGSIZE`: an IPv6 datagram over IPv4's
-    /// limit) is skipped for that recipient alone. Returns false when Ctrl-C cut it short.
+    /// one; a datagram too large for one recipient (`EMSGSIZE`, Windows' `WSAEMSGSIZE`: an
+    /// IPv6 datagram over IPv4's limit) is skipped for that recipient alone. Returns false when Ctrl-C cut it short.
     fn fan_out(
         &mut self,
         packets: &[[IoSlice<'_>; 1]],
@@ -333,7 +333,7 @@ impl Relay<'_> {
             }
             let mut again = false;
             for (r, o) in recipients.iter_mut().zip(&mut self.outgoing) {
-                if r.error.as_ref().and_then(io::Error::raw_os_error) == Some(libc::EMSGSIZE) {
+                if r.error.as_ref().and_then(io::Error::raw_os_error) == Some(platform::EMSGSIZE) {
                     r.packets_sent += 1;
                     o.skipped += 1;
                     o.resumed_at = r.packets_sent;

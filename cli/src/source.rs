@@ -2,10 +2,10 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::args::{self, Context, Fail};
+use crate::platform;
 use crate::wire::{self, Header};
 
 pub enum Source {
@@ -78,13 +78,14 @@ impl Source {
                         Fail::runtime(format!("chunk {} is past the end", header.seq))
                     })?;
                 let offset = header.seq * u64::from(header.chunk);
-                file.read_exact_at(&mut buffer[..len], offset)
-                    .map_err(|e| match e.kind() {
+                platform::read_exact_at(file, &mut buffer[..len], offset).map_err(|e| {
+                    match e.kind() {
                         io::ErrorKind::UnexpectedEof => {
                             Fail::runtime(format!("{} shrank while being sent", path.display()))
                         }
                         _ => Fail::runtime(format!("cannot read {}: {e}", path.display())),
-                    })?;
+                    }
+                })?;
                 Ok(len)
             }
             Source::Generated { .. } => {

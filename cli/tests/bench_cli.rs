@@ -2,6 +2,10 @@
 //! sender delivers is checked byte for byte by the bench's own unit tests, and every
 //! receiver's count, sizes and bytes are checked by the bench itself on every run, which
 //! fails otherwise).
+//!
+//! Linux only, as the bench is built there only (elsewhere `mmsg bench` says it is not
+//! available: see cli.rs).
+#![cfg(target_os = "linux")]
 
 use std::process::{Command, Output};
 

@@ -6,6 +6,9 @@
 //! The sender never runs more than a window ahead of the slowest receiver (each receiver
 //! reports its progress on a channel), so that nothing overflows a receive buffer however
 //! busy the machine is: every datagram is expected, and a missing one fails the test.
+//!
+//! Windows runs all but the Ctrl-C test (SIGINT, sent with `kill`); the OS's error texts
+//! are checked by their number there.
 
 mod common;
 use common::{drain, finish_within, lines_of};
@@ -79,6 +82,7 @@ impl Relay {
     }
 
     /// Sends SIGINT, as Ctrl-C does.
+    #[cfg(unix)]
     fn interrupt(&self) {
         let pid = self.child.as_ref().expect("running").id();
         let status = Command::new("kill")
@@ -156,6 +160,17 @@ fn udp(address: &str) -> Socket {
     let _ = socket.as_socket2().set_recv_buffer_size(1 << 20);
     socket.bind(&SockAddr::from(address)).expect("bind");
     socket
+}
+
+/// The source address a datagram sent from `socket` arrives with.
+fn source_seen(socket: &Socket) -> SocketAddr {
+    let probe = udp("127.0.0.1:0");
+    probe.set_timeout(Some(PATIENCE));
+    let at = probe.local_address().expect("address");
+    socket.send_to(&at, b"probe", None).expect("send");
+    let mut buffer = [0u8; 8];
+    let (_, from) = probe.receive_from(&mut buffer, None).expect("the probe");
+    from.as_socket().expect("an IP source")
 }
 
 /// A receiver's progress: datagrams received so far, or `GONE` once it stopped.
@@ -422,6 +437,15 @@ fn mixed_sizes_arrive_unchanged_through_an_ipv6_relay() {
 #[test]
 fn from_drops_and_counts_senders_outside_its_blocks() {
     const N: usize = 400;
+    // 127.0.0.2 is loopback too, but outside every block: its datagrams (which would fail
+    // every receiver's check) are dropped, and counted.
+    let outsider = udp("127.0.0.2:0");
+    let seen = source_seen(&outsider);
+    if seen.ip() != "127.0.0.2".parse::<std::net::IpAddr>().unwrap() {
+        // Wine 8.0 sends from 127.0.0.1 whatever loopback address the socket is bound to.
+        eprintln!("skipped: a socket bound to 127.0.0.2 sends from {seen} here");
+        return;
+    }
     let stream = stream_of((0..N).map(|seq| 100 + seq % 7));
     let mut receivers = Receivers::start(&["127.0.0.1:0", "[::1]:0"], &stream, &[]);
     let relay = Relay::start(&[
@@ -436,9 +460,6 @@ fn from_drops_and_counts_senders_outside_its_blocks() {
         "--stats",
         "0.05",
     ]);
-    // 127.0.0.2 is loopback too, but outside every block: its datagrams (which would fail
-    // every receiver's check) are dropped, and counted.
-    let outsider = udp("127.0.0.2:0");
     let to = SockAddr::from(relay.address);
     for seq in 0..50 {
         outsider
@@ -475,6 +496,7 @@ fn from_drops_and_counts_senders_outside_its_blocks() {
 }
 
 #[test]
+#[cfg(unix)]
 fn stats_lines_come_periodically_and_ctrl_c_ends_with_the_report() {
     let stream = stream_of((0..10).map(|_| 300));
     let mut receivers = Receivers::start(&["127.0.0.1:0"], &stream, &[]);
@@ -584,8 +606,13 @@ fn a_recipient_the_os_refuses_is_reported_once_and_the_others_get_everything() {
     assert_eq!(status.code(), Some(0), "{report}{stderr}");
     // Tried with every batch (many: the sender's bursts are 16), reported once.
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let why = if cfg!(windows) {
+        "(os error 10013)" // WSAEACCES
+    } else {
+        "Permission denied"
+    };
     assert!(
-        stderr.starts_with(&format!("mmsg relay: {refused}: Permission denied")),
+        stderr.starts_with(&format!("mmsg relay: {refused}: ")) && stderr.contains(why),
         "{stderr}"
     );
     assert_eq!(
@@ -624,8 +651,13 @@ fn a_datagram_too_large_for_ipv4_is_skipped_for_ipv4_recipients_alone() {
     let (status, report, stderr) = relay.finish();
     assert_eq!(status.code(), Some(0), "{report}{stderr}");
     let v4 = ipv4_address(&to);
+    let why = if cfg!(windows) {
+        "(os error 10040)" // WSAEMSGSIZE
+    } else {
+        "Message too long"
+    };
     assert!(
-        stderr.starts_with(&format!("mmsg relay: {v4}: Message too long")),
+        stderr.starts_with(&format!("mmsg relay: {v4}: ")) && stderr.contains(why),
         "{stderr}"
     );
     assert_eq!(line_of(&report, &v4), format!("{v4}: sent 9, errors 1"));
@@ -678,7 +710,11 @@ fn bad_input_is_one_line_on_stderr_and_exit_status_2() {
         ),
         (
             vec!["--bind", &busy, "--to", "127.0.0.1:9"],
-            "Address already in use",
+            if cfg!(windows) {
+                "os error 10048" // WSAEADDRINUSE
+            } else {
+                "Address already in use"
+            },
         ),
         (
             vec![

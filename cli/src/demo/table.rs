@@ -1,7 +1,7 @@
 //! The demo's summary: per receiver, then per send path.
 
 use super::phase::Outcome;
-use crate::units;
+use crate::{platform, units};
 
 pub fn print(outcomes: &[Outcome]) {
     say!();
@@ -58,20 +58,30 @@ pub fn print(outcomes: &[Outcome]) {
         );
     }
     if let [a, b] = outcomes {
-        if let (Some(ca), Some(cb)) = (a.cpu, b.cpu) {
-            if ca.as_nanos() > 0 && a.packets() == b.packets() {
-                say!();
-                say!(
-                    "{} made {:.0}x fewer send syscalls than {} and its thread used {:.1}x less CPU, for the same packets.",
-                    a.path.name(),
-                    units::ratio(b.syscalls, a.syscalls.max(1)),
-                    b.path.name(),
-                    cb.as_secs_f64() / ca.as_secs_f64()
-                );
+        if a.syscalls < b.syscalls {
+            if let (Some(ca), Some(cb)) = (a.cpu, b.cpu) {
+                if ca.as_nanos() > 0 && a.packets() == b.packets() {
+                    say!();
+                    say!(
+                        "{} made {:.0}x fewer send syscalls than {} and its thread used {:.1}x less CPU, for the same packets.",
+                        a.path.name(),
+                        units::ratio(b.syscalls, a.syscalls.max(1)),
+                        b.path.name(),
+                        cb.as_secs_f64() / ca.as_secs_f64()
+                    );
+                }
+            }
+        } else if a.packets() > 0 {
+            say!();
+            for line in platform::ONE_CALL_PER_DATAGRAM {
+                say!("{line}");
             }
         }
     }
-    say!("Send syscalls: mmsg's own count of its sendmsg/sendmmsg calls; std's send_to is one");
+    say!(
+        "Send syscalls: mmsg's own count of its {} calls; std's send_to is one",
+        platform::SEND_CALLS
+    );
     say!("sendto each. Sender CPU: the sending thread over the run, building frames, pacing and");
     say!("sending (std also copies each packet into one buffer; on loopback, sending includes");
     say!("the kernel's delivery to the receivers).");
