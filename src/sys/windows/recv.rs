@@ -116,11 +116,14 @@ fn receive(
     if let Some(control) = control {
         control.set_len(header.Control.len as usize);
     }
-    let sender = (header.namelen > 0).then(|| {
-        // SAFETY: the stack wrote a valid address of `namelen` bytes (at most the
-        // storage's size, which it was given) into `name`.
-        unsafe { SockAddr::new(name, header.namelen) }
-    });
+    let sender = (header.namelen > 0)
+        .then(|| {
+            // SAFETY: the storage was zeroed, and the stack wrote an address of `namelen`
+            // bytes (at most the storage's size, which it was given) into it, or nothing.
+            unsafe { SockAddr::new(name, header.namelen) }
+        })
+        // A receive cut short (WSAEMSGSIZE) may leave the name unwritten: all zeroes.
+        .filter(|address| i32::from(address.family()) != super::codes::AF_UNSPEC);
     Ok(Datagram {
         len,
         flags: MsgFlags::from_bits_retain(flags),
