@@ -126,6 +126,7 @@ impl Socket {
 
     /// `inner` must already be non-blocking.
     fn assemble(inner: socket2::Socket, family: i32) -> Socket {
+        sys::hear_unreachable_when_connected(&inner, family);
         let gso = gso::State::new(&inner, family);
         Socket {
             inner,
@@ -173,7 +174,10 @@ impl Socket {
             c.check()?;
         }
         match self.inner.connect(address) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                sys::hear_unreachable_when_connected(&self.inner, self.family);
+                Ok(())
+            }
             Err(e) if sys::connect_in_progress(&e) && self.is_blocking() => {
                 self.wait(IoCondition::OUT, cancellable)?;
                 match self.inner.take_error()? {

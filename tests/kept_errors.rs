@@ -131,3 +131,29 @@ fn an_icmp_refusal_is_kept_on_the_portable_path_and_lost_inside_sendmmsg() {
         assert!(is_port_unreachable(&second), "{path}: {second:?}");
     }
 }
+
+/// A recipient that went away never fails an unconnected socket's receive loop: Linux
+/// reports ICMP port unreachable to connected sockets only, and mmsg gives Windows (which
+/// reports it to every UDP socket, as WSAECONNRESET on the next receive) the same rule.
+/// The refusals are sent before each datagram the loop must get, in rounds, so that some
+/// land while the loop waits.
+#[test]
+fn an_unreachable_recipient_never_fails_an_unconnected_receive() {
+    let gone = udp4();
+    let to_gone = gone.local_address().unwrap();
+    drop(gone);
+    let (server, client) = (udp4(), udp4());
+    server.set_timeout(Some(PATIENCE));
+    let to_server = server.local_address().unwrap();
+    let mut buf = [0u8; 64];
+    for round in 0..5u8 {
+        for _ in 0..3 {
+            server.send_to(&to_gone, b"anyone?", None).unwrap();
+        }
+        let body = payload(u64::from(round), 32);
+        client.send_to(&to_server, &body, None).unwrap();
+        let (n, from) = server.receive_from(&mut buf, None).unwrap();
+        assert_eq!(&buf[..n], &body[..], "round {round}");
+        assert_eq!(from, client.local_address().unwrap());
+    }
+}

@@ -21,9 +21,9 @@ use windows as os;
 #[cfg(feature = "tokio")]
 pub(crate) use os::tokio;
 pub(crate) use os::{
-    codes, connect_in_progress, gso_supported, is_socket_error, poll, pollfd, raw_socket,
-    recv_batch, recv_buffers, recv_one, segmentation_suspect, send_batch, send_one,
-    set_receive_buffer, set_udp_gro, socket_family, BufferScratch, RawSocket, Received,
+    codes, connect_in_progress, gso_supported, hear_unreachable_when_connected, is_socket_error,
+    poll, pollfd, raw_socket, recv_batch, recv_buffers, recv_one, segmentation_suspect, send_batch,
+    send_one, set_receive_buffer, set_udp_gro, socket_family, BufferScratch, RawSocket, Received,
     RecvScratch, SendScratch, Wake, HAS_SENDMMSG, IOV_MAX, MSG_NOSIGNAL,
 };
 pub(crate) use os::{extend_iovec, iovec, IoVec, SEGMENTS_ALONE};

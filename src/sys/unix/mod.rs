@@ -104,6 +104,10 @@ pub(crate) fn is_socket_error(code: i32) -> bool {
     )
 }
 
+/// Unix already reports a peer's ICMP port unreachable to connected datagram sockets only.
+#[inline]
+pub(crate) fn hear_unreachable_when_connected(_socket: &socket2::Socket, _family: i32) {}
+
 /// Whether a `connect` failed only because it goes on in the background (`EINPROGRESS`).
 pub(crate) fn connect_in_progress(err: &io::Error) -> bool {
     err.raw_os_error() == Some(libc::EINPROGRESS)

@@ -131,6 +131,38 @@ pub(crate) fn is_socket_error(code: i32) -> bool {
     )
 }
 
+/// Gives a UDP socket Unix's rule for ICMP port unreachable: reported (as `WSAECONNRESET`)
+/// to a connected socket, never to an unconnected one. Windows reports it to both, on the
+/// next receive, so one recipient that went away would fail a server's (or a relay's)
+/// receive loop, which Linux never does; `SIO_UDP_CONNRESET` turns that off, and back on
+/// once the socket is connected. Best effort: where the stack refuses, Windows' own rule
+/// stays (and the error is kept and returned like any other socket error).
+pub(crate) fn hear_unreachable_when_connected(socket: &socket2::Socket, family: i32) {
+    if family != codes::AF_INET && family != codes::AF_INET6 {
+        return;
+    }
+    if !matches!(socket.r#type(), Ok(t) if t == socket2::Type::DGRAM) {
+        return;
+    }
+    let report: u32 = u32::from(socket.peer_addr().is_ok());
+    let mut returned = 0u32;
+    // SAFETY: the input is a live BOOL-sized local, with its size; no output buffer; the
+    // handle is owned by `socket`; no overlapped I/O.
+    let _ = unsafe {
+        ws::WSAIoctl(
+            handle(raw_socket(socket)),
+            ws::SIO_UDP_CONNRESET,
+            (&report as *const u32).cast(),
+            mem::size_of_val(&report) as u32,
+            std::ptr::null_mut(),
+            0,
+            &mut returned,
+            std::ptr::null_mut(),
+            None,
+        )
+    };
+}
+
 /// Whether a `connect` failed only because it goes on in the background: Winsock says
 /// `WSAEWOULDBLOCK` where Unix says `EINPROGRESS`.
 pub(crate) fn connect_in_progress(err: &io::Error) -> bool {
