@@ -122,11 +122,13 @@ impl<'a> OutputMessage<'a> {
 /// once, reused for every receive, nothing allocated.
 ///
 /// ```
-/// # #[cfg(unix)] {
 /// use std::io::IoSliceMut;
-/// use mmsg::{Domain, InputMessage, MsgFlags, Socket, Type};
+/// use mmsg::{Domain, InputMessage, MsgFlags, SockAddr, Socket, Type};
 ///
-/// let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM, None)?;
+/// let udp = || Socket::new(Domain::IPV4, Type::DGRAM, None);
+/// let (a, b) = (udp()?, udp()?);
+/// b.bind(&SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+/// a.connect(&b.local_address()?, None)?;
 /// let mut bufs = vec![[0u8; 1500]; 4];
 /// let mut slots: Vec<[IoSliceMut; 1]> = bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
 /// let mut messages: Vec<InputMessage> = slots.iter_mut().map(|s| InputMessage::new(s)).collect();
@@ -136,7 +138,6 @@ impl<'a> OutputMessage<'a> {
 ///     assert_eq!((n, messages[0].bytes_received), (1, 10));
 ///     assert_eq!(&messages[0].vectors[0][..10], &[round; 10]);
 /// }
-/// # }
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]

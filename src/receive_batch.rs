@@ -137,14 +137,13 @@ impl ReceiveBatch {
     /// The filled buffers, in the order received.
     ///
     /// ```
-    /// # #[cfg(unix)] {
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// a.send(b"one", None)?;
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// s.send_to(&s.local_address()?, b"one", None)?; // to itself
     /// let mut batch = mmsg::ReceiveBatch::new(4, 16);
-    /// b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
+    /// s.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
     /// let lengths: Vec<usize> = batch.buffers().map(|b| b.data().len()).collect();
     /// assert_eq!(lengths, [3]);
-    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn buffers(&self) -> impl ExactSizeIterator<Item = Buffer<'_>> + '_ {
@@ -156,15 +155,20 @@ impl ReceiveBatch {
     /// [`Buffer::source`]). Coalesced buffers are split here, in place.
     ///
     /// ```
-    /// # #[cfg(unix)] {
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// a.send(b"one", None)?;
-    /// a.send(b"", None)?;
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// let me = s.local_address()?;
+    /// s.send_to(&me, b"one", None)?;
+    /// s.send_to(&me, b"", None)?;
     /// let mut batch = mmsg::ReceiveBatch::new(4, 16);
-    /// assert_eq!(b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?, 2);
-    /// let got: Vec<&[u8]> = batch.datagrams().map(|(_, d)| d).collect();
-    /// assert_eq!(got, [&b"one"[..], &b""[..]]);
-    /// # }
+    /// let mut got = Vec::new();
+    /// while got.len() < 2 {
+    ///     // Both in one call, or the second in another where it was still on its way.
+    ///     s.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
+    ///     got.extend(batch.datagrams().map(|(from, d)| (from, d.to_vec())));
+    /// }
+    /// let from = me.as_socket();
+    /// assert_eq!(got, [(from, b"one".to_vec()), (from, b"".to_vec())]);
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn datagrams(&self) -> impl Iterator<Item = (Option<SocketAddr>, &[u8])> + '_ {
@@ -323,13 +327,12 @@ impl<'a> Buffer<'a> {
     /// All the bytes received into this buffer: one datagram, or several back to back.
     ///
     /// ```
-    /// # #[cfg(unix)] {
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// a.send(b"abc", None)?;
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// s.send_to(&s.local_address()?, b"abc", None)?; // to itself
     /// let mut batch = mmsg::ReceiveBatch::new(1, 16);
-    /// b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
+    /// s.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
     /// assert_eq!(batch.get(0).unwrap().data(), b"abc");
-    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn data(&self) -> &'a [u8] {
@@ -342,13 +345,12 @@ impl<'a> Buffer<'a> {
     /// whole length where the buffer holds one datagram.
     ///
     /// ```
-    /// # #[cfg(unix)] {
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// a.send(b"abc", None)?;
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// s.send_to(&s.local_address()?, b"abc", None)?; // to itself
     /// let mut batch = mmsg::ReceiveBatch::new(1, 16);
-    /// b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
+    /// s.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
     /// assert_eq!(batch.get(0).unwrap().segment_size(), 3);
-    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn segment_size(&self) -> usize {
@@ -358,13 +360,12 @@ impl<'a> Buffer<'a> {
     /// The datagrams of this buffer, in place. A 0-byte datagram is one empty slice.
     ///
     /// ```
-    /// # #[cfg(unix)] {
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// a.send(b"abc", None)?;
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// s.send_to(&s.local_address()?, b"abc", None)?; // to itself
     /// let mut batch = mmsg::ReceiveBatch::new(1, 16);
-    /// b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
+    /// s.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
     /// assert_eq!(batch.get(0).unwrap().datagrams().collect::<Vec<_>>(), [b"abc"]);
-    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn datagrams(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
@@ -377,13 +378,12 @@ impl<'a> Buffer<'a> {
     /// How many datagrams [`datagrams`](Self::datagrams) yields.
     ///
     /// ```
-    /// # #[cfg(unix)] {
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// a.send(b"", None)?;
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// s.send_to(&s.local_address()?, b"", None)?; // to itself
     /// let mut batch = mmsg::ReceiveBatch::new(1, 16);
-    /// b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
+    /// s.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
     /// assert_eq!(batch.get(0).unwrap().datagram_count(), 1);
-    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn datagram_count(&self) -> usize {
@@ -428,13 +428,12 @@ impl<'a> Buffer<'a> {
     /// The flags the OS returned, e.g. [`MsgFlags::TRUNC`] where the buffer was too small.
     ///
     /// ```
-    /// # #[cfg(unix)] {
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// a.send(b"too long", None)?;
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// s.send_to(&s.local_address()?, b"too long", None)?; // to itself
     /// let mut batch = mmsg::ReceiveBatch::new(1, 4);
-    /// b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
+    /// s.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
     /// assert!(batch.get(0).unwrap().flags().contains(mmsg::MsgFlags::TRUNC));
-    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn flags(&self) -> MsgFlags {
@@ -445,13 +444,12 @@ impl<'a> Buffer<'a> {
     /// [`UdpGroSegment`](crate::ReceivedControlMessage::UdpGroSegment) size among them).
     ///
     /// ```
-    /// # #[cfg(unix)] {
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// a.send(b"x", None)?;
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// s.send_to(&s.local_address()?, b"x", None)?; // to itself
     /// let mut batch = mmsg::ReceiveBatch::new(1, 16);
-    /// b.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
-    /// assert!(batch.get(0).unwrap().control().is_empty());
-    /// # }
+    /// s.receive_batch(&mut batch, mmsg::MsgFlags::empty(), None)?;
+    /// assert!(batch.get(0).unwrap().control().is_empty()); // no options on: nothing came
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn control(&self) -> &'a ControlBuffer {
