@@ -69,11 +69,10 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// # #[cfg(unix)] {
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// let a = mmsg::AsyncSocket::new(a)?;
-    /// assert!(!a.get_ref().is_blocking());
-    /// # }
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// assert!(s.is_blocking());
+    /// let s = mmsg::AsyncSocket::new(s)?;
+    /// assert!(!s.get_ref().is_blocking());
     /// # Ok(())
     /// # }
     /// ```
@@ -88,11 +87,13 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// # #[cfg(unix)] {
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// let a = mmsg::AsyncSocket::new(a)?;
-    /// assert_eq!(a.get_ref().remote_address()?.family(), b.local_address()?.family());
-    /// # }
+    /// use mmsg::{AsyncSocket, Domain, SockAddr, Socket, Type};
+    /// let udp = || Socket::new(Domain::IPV4, Type::DGRAM, None);
+    /// let (a, b) = (udp()?, udp()?);
+    /// b.bind(&SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// a.connect(&b.local_address()?, None)?;
+    /// let a = AsyncSocket::new(a)?;
+    /// assert_eq!(a.get_ref().remote_address()?, b.local_address()?);
     /// # Ok(())
     /// # }
     /// ```
@@ -105,11 +106,10 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// # #[cfg(unix)] {
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// let a = mmsg::AsyncSocket::new(a)?.into_inner();
-    /// a.send(b"sync again", None)?;
-    /// # }
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// let s = mmsg::AsyncSocket::new(s)?.into_inner();
+    /// assert_eq!(s.send_to(&s.local_address()?, b"sync again", None)?, 10);
     /// # Ok(())
     /// # }
     /// ```
@@ -122,14 +122,16 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// # #[cfg(unix)] {
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// let b = mmsg::AsyncSocket::new(b)?;
+    /// use mmsg::{AsyncSocket, Domain, SockAddr, Socket, Type};
+    /// let udp = || Socket::new(Domain::IPV4, Type::DGRAM, None);
+    /// let (a, b) = (udp()?, udp()?);
+    /// b.bind(&SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// a.connect(&b.local_address()?, None)?;
+    /// let b = AsyncSocket::new(b)?;
     /// a.send(b"x", None)?;
     /// b.readable().await?;
     /// let mut buf = [0u8; 4];
     /// assert_eq!(b.get_ref().receive(&mut buf, None)?, 1);
-    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -142,11 +144,16 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// # #[cfg(unix)] {
-    /// let (a, _b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// let a = mmsg::AsyncSocket::new(a)?;
-    /// a.writable().await?;
-    /// # }
+    /// use std::io::IoSlice;
+    /// use mmsg::{AsyncSocket, Domain, MsgFlags, OutputMessage, SockAddr, Socket, Type};
+    /// let s = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
+    /// s.bind(&SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// let me = s.local_address()?;
+    /// let s = AsyncSocket::new(s)?;
+    /// s.writable().await?;
+    /// let v = [IoSlice::new(b"x")];
+    /// let mut batch = [OutputMessage::new(Some(&me), &v)]; // to itself
+    /// assert_eq!(s.try_send_messages(&mut batch, MsgFlags::empty())?, 1);
     /// # Ok(())
     /// # }
     /// ```
@@ -169,14 +176,16 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// # #[cfg(unix)] {
     /// use std::io::IoSlice;
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// let a = mmsg::AsyncSocket::new(a)?;
+    /// use mmsg::{AsyncSocket, Domain, MsgFlags, OutputMessage, SockAddr, Socket, Type};
+    /// let udp = || Socket::new(Domain::IPV4, Type::DGRAM, None);
+    /// let (a, b) = (udp()?, udp()?);
+    /// b.bind(&SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// a.connect(&b.local_address()?, None)?;
+    /// let a = AsyncSocket::new(a)?;
     /// let v = [IoSlice::new(b"x")];
-    /// let mut batch = [mmsg::OutputMessage::new(None, &v); 4];
-    /// assert_eq!(a.send_messages(&mut batch, mmsg::MsgFlags::empty()).await?, 4);
-    /// # }
+    /// let mut batch = [OutputMessage::new(None, &v); 4];
+    /// assert_eq!(a.send_messages(&mut batch, MsgFlags::empty()).await?, 4);
     /// # Ok(())
     /// # }
     /// ```
@@ -217,22 +226,25 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// # #[cfg(unix)] {
     /// use std::io::IoSlice;
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// let a = mmsg::AsyncSocket::new(a)?;
+    /// use mmsg::{AsyncSocket, Domain, MsgFlags, OutputMessage, SockAddr, Socket, Type};
+    /// let udp = || Socket::new(Domain::IPV4, Type::DGRAM, None);
+    /// let (a, b) = (udp()?, udp()?);
+    /// b.bind(&SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// a.connect(&b.local_address()?, None)?;
+    /// let a = AsyncSocket::new(a)?;
     /// let v = [IoSlice::new(b"x")];
-    /// let mut batch = [mmsg::OutputMessage::new(None, &v); 4];
+    /// let mut batch = [OutputMessage::new(None, &v); 4];
     /// let mut sent = 0;
     /// while sent < batch.len() {
     ///     a.writable().await?;
-    ///     match a.try_send_messages(&mut batch[sent..], mmsg::MsgFlags::empty()) {
+    ///     match a.try_send_messages(&mut batch[sent..], MsgFlags::empty()) {
     ///         Ok(n) => sent += n,
     ///         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
     ///         Err(e) => return Err(e),
     ///     }
     /// }
-    /// # }
+    /// assert!(batch.iter().all(|m| m.bytes_sent == 1));
     /// # Ok(())
     /// # }
     /// ```
@@ -252,15 +264,18 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// # #[cfg(unix)] {
     /// use std::io::IoSlice;
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// let a = mmsg::AsyncSocket::new(a)?;
+    /// use mmsg::{AsyncSocket, Domain, MsgFlags, OutputMessage, SockAddr, Socket, Type};
+    /// let udp = || Socket::new(Domain::IPV4, Type::DGRAM, None);
+    /// let (a, b) = (udp()?, udp()?);
+    /// b.bind(&SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// a.connect(&b.local_address()?, None)?;
+    /// let a = AsyncSocket::new(a)?;
     /// let v = [IoSlice::new(b"x")];
-    /// let mut batch = [mmsg::OutputMessage::new(None, &v); 2];
-    /// let n = std::future::poll_fn(|cx| a.poll_send_messages(cx, &mut batch, mmsg::MsgFlags::empty())).await?;
+    /// let mut batch = [OutputMessage::new(None, &v); 2];
+    /// let n = std::future::poll_fn(|cx| a.poll_send_messages(cx, &mut batch, MsgFlags::empty()))
+    ///     .await?;
     /// assert_eq!(n, 2);
-    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -386,17 +401,19 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// # #[cfg(unix)] {
     /// use std::io::IoSliceMut;
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// let b = mmsg::AsyncSocket::new(b)?;
+    /// use mmsg::{AsyncSocket, Domain, InputMessage, MsgFlags, SockAddr, Socket, Type};
+    /// let udp = || Socket::new(Domain::IPV4, Type::DGRAM, None);
+    /// let (a, b) = (udp()?, udp()?);
+    /// b.bind(&SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// a.connect(&b.local_address()?, None)?;
+    /// let b = AsyncSocket::new(b)?;
     /// a.send(b"one", None)?;
     /// let mut buf = [0u8; 8];
     /// let mut v = [IoSliceMut::new(&mut buf)];
-    /// let mut m = [mmsg::InputMessage::new(&mut v)];
-    /// assert_eq!(b.receive_messages(&mut m, mmsg::MsgFlags::empty()).await?, 1);
+    /// let mut m = [InputMessage::new(&mut v)];
+    /// assert_eq!(b.receive_messages(&mut m, MsgFlags::empty()).await?, 1);
     /// assert_eq!(m[0].bytes_received, 3);
-    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -418,16 +435,15 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// # #[cfg(unix)] {
     /// use std::io::IoSliceMut;
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// let b = mmsg::AsyncSocket::new(b)?;
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// let s = mmsg::AsyncSocket::new(s)?;
     /// let mut buf = [0u8; 8];
     /// let mut v = [IoSliceMut::new(&mut buf)];
     /// let mut m = [mmsg::InputMessage::new(&mut v)];
-    /// let err = b.try_receive_messages(&mut m, mmsg::MsgFlags::empty()).unwrap_err();
-    /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
-    /// # }
+    /// let err = s.try_receive_messages(&mut m, mmsg::MsgFlags::empty()).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock); // nothing was sent
     /// # Ok(())
     /// # }
     /// ```
@@ -447,17 +463,20 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// # #[cfg(unix)] {
     /// use std::io::IoSliceMut;
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// let b = mmsg::AsyncSocket::new(b)?;
+    /// use mmsg::{AsyncSocket, Domain, InputMessage, MsgFlags, SockAddr, Socket, Type};
+    /// let udp = || Socket::new(Domain::IPV4, Type::DGRAM, None);
+    /// let (a, b) = (udp()?, udp()?);
+    /// b.bind(&SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// a.connect(&b.local_address()?, None)?;
+    /// let b = AsyncSocket::new(b)?;
     /// a.send(b"one", None)?;
     /// let mut buf = [0u8; 8];
     /// let mut v = [IoSliceMut::new(&mut buf)];
-    /// let mut m = [mmsg::InputMessage::new(&mut v)];
-    /// let n = std::future::poll_fn(|cx| b.poll_receive_messages(cx, &mut m, mmsg::MsgFlags::empty())).await?;
-    /// assert_eq!(n, 1);
-    /// # }
+    /// let mut m = [InputMessage::new(&mut v)];
+    /// let n = std::future::poll_fn(|cx| b.poll_receive_messages(cx, &mut m, MsgFlags::empty()))
+    ///     .await?;
+    /// assert_eq!((n, m[0].bytes_received), (1, 3));
     /// # Ok(())
     /// # }
     /// ```
@@ -479,14 +498,16 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// # #[cfg(unix)] {
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// let b = mmsg::AsyncSocket::new(b)?;
+    /// use mmsg::{AsyncSocket, Domain, MsgFlags, ReceiveBatch, SockAddr, Socket, Type};
+    /// let udp = || Socket::new(Domain::IPV4, Type::DGRAM, None);
+    /// let (a, b) = (udp()?, udp()?);
+    /// b.bind(&SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// a.connect(&b.local_address()?, None)?;
+    /// let b = AsyncSocket::new(b)?;
     /// a.send(b"one", None)?;
-    /// let mut batch = mmsg::ReceiveBatch::new(4, 64);
-    /// assert_eq!(b.receive_batch(&mut batch, mmsg::MsgFlags::empty()).await?, 1);
+    /// let mut batch = ReceiveBatch::new(4, 64);
+    /// assert_eq!(b.receive_batch(&mut batch, MsgFlags::empty()).await?, 1);
     /// assert_eq!(batch.get(0).unwrap().data(), b"one");
-    /// # }
     /// # Ok(())
     /// # }
     /// ```
@@ -507,13 +528,12 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// # #[cfg(unix)] {
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// let b = mmsg::AsyncSocket::new(b)?;
+    /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
+    /// s.bind(&mmsg::SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// let s = mmsg::AsyncSocket::new(s)?;
     /// let mut batch = mmsg::ReceiveBatch::new(4, 64);
-    /// let err = b.try_receive_batch(&mut batch, mmsg::MsgFlags::empty()).unwrap_err();
-    /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
-    /// # }
+    /// let err = s.try_receive_batch(&mut batch, mmsg::MsgFlags::empty()).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock); // nothing was sent
     /// # Ok(())
     /// # }
     /// ```
@@ -532,14 +552,18 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// # #[cfg(unix)] {
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// let b = mmsg::AsyncSocket::new(b)?;
+    /// use mmsg::{AsyncSocket, Domain, MsgFlags, ReceiveBatch, SockAddr, Socket, Type};
+    /// let udp = || Socket::new(Domain::IPV4, Type::DGRAM, None);
+    /// let (a, b) = (udp()?, udp()?);
+    /// b.bind(&SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// a.connect(&b.local_address()?, None)?;
+    /// let b = AsyncSocket::new(b)?;
     /// a.send(b"one", None)?;
-    /// let mut batch = mmsg::ReceiveBatch::new(4, 64);
-    /// let n = std::future::poll_fn(|cx| b.poll_receive_batch(cx, &mut batch, mmsg::MsgFlags::empty())).await?;
+    /// let mut batch = ReceiveBatch::new(4, 64);
+    /// let n = std::future::poll_fn(|cx| b.poll_receive_batch(cx, &mut batch, MsgFlags::empty()))
+    ///     .await?;
     /// assert_eq!(n, 1);
-    /// # }
+    /// assert_eq!(batch.get(0).unwrap().data(), b"one");
     /// # Ok(())
     /// # }
     /// ```
@@ -559,13 +583,15 @@ impl AsyncSocket {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
-    /// # #[cfg(unix)] {
-    /// let (a, b) = mmsg::Socket::pair(mmsg::Domain::UNIX, mmsg::Type::DGRAM, None)?;
-    /// let b = mmsg::AsyncSocket::new(b)?;
+    /// use mmsg::{AsyncSocket, Domain, SockAddr, Socket, Type};
+    /// let udp = || Socket::new(Domain::IPV4, Type::DGRAM, None);
+    /// let (a, b) = (udp()?, udp()?);
+    /// b.bind(&SockAddr::from("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()))?;
+    /// a.connect(&b.local_address()?, None)?;
+    /// let b = AsyncSocket::new(b)?;
     /// a.send(b"one", None)?;
     /// let mut buf = [0u8; 8];
-    /// assert_eq!(b.receive_from(&mut buf).await?.0, 3);
-    /// # }
+    /// assert_eq!(b.receive_from(&mut buf).await?, (3, a.local_address()?));
     /// # Ok(())
     /// # }
     /// ```
