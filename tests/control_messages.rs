@@ -858,3 +858,44 @@ fn raw_pktinfo_control_messages_go_with_their_own_datagrams_in_a_batch() {
         assert_nothing_queued(&receiver);
     }
 }
+
+/// Control data the socket asked for (`IP_RECVTOS`) but the receive gave no room for is
+/// dropped and flagged `CTRUNC`; the datagram itself is whole, with its true length and
+/// no `TRUNC`. (Winsock fails such a receive with WSAEMSGSIZE, as it does a datagram too
+/// long for the buffers, which must not be read as one.)
+#[test]
+fn control_data_with_no_room_for_it_leaves_the_datagram_whole() {
+    let (receiver, sender) = (udp4(), udp4());
+    receiver.as_socket2().set_recv_tos_v4(true).unwrap();
+    receiver.set_timeout(Some(PATIENCE));
+    let to = receiver.local_address().unwrap();
+    let from = sender.local_address().unwrap();
+
+    sender.send_to(&to, b"abc", None).unwrap();
+    let mut buf = [0xEE_u8; 16];
+    let (n, source) = receiver.receive_from(&mut buf, None).unwrap();
+    assert_eq!((&buf[..n], &source), (&b"abc"[..], &from));
+
+    sender.send_to(&to, b"defg", None).unwrap();
+    let mut vectors = [std::io::IoSliceMut::new(&mut buf)];
+    let mut message = [mmsg::InputMessage::new(&mut vectors)];
+    let got = receiver
+        .receive_messages(&mut message, MsgFlags::empty(), None)
+        .unwrap();
+    assert_eq!(got, 1);
+    let [message] = message;
+    assert_eq!(message.bytes_received, 4);
+    assert!(
+        !message.flags.contains(MsgFlags::TRUNC),
+        "{:?}",
+        message.flags
+    );
+    assert!(
+        message.flags.contains(MsgFlags::CTRUNC),
+        "{:?}",
+        message.flags
+    );
+    assert_eq!(message.address.as_ref(), Some(&from));
+    drop(message);
+    assert_eq!(&buf[..4], b"defg");
+}

@@ -576,3 +576,31 @@ fn bytes_sent_of_messages_after_a_refused_one_is_left_as_it_was() {
     expected.extend_from_slice(&all[4..]);
     drain_exactly(&b, &expected);
 }
+
+/// GLib callers ask for `IN | ERR | HUP` (and `PRI`): asking for conditions that are only
+/// ever reported (or that the OS lacks, `PRI` on Windows) neither fails the check or the
+/// wait nor hides the condition that holds.
+#[test]
+fn conditions_that_are_only_reported_may_be_asked_for() {
+    let s = udp4();
+    let glib_style = IoCondition::IN | IoCondition::ERR | IoCondition::HUP | IoCondition::PRI;
+    assert!(!s.condition_check(glib_style).contains(IoCondition::IN));
+    let started = Instant::now();
+    let err = s
+        .condition_timed_wait(
+            IoCondition::ERR | IoCondition::HUP,
+            Some(Duration::from_millis(50)),
+            None,
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    assert!(started.elapsed() >= Duration::from_millis(50));
+
+    s.send_to(&s.local_address().unwrap(), b"x", None).unwrap();
+    s.condition_timed_wait(glib_style, Some(PATIENCE), None)
+        .unwrap();
+    assert!(s.condition_check(glib_style).contains(IoCondition::IN));
+    let mut buf = [0u8; 4];
+    assert_eq!(s.receive(&mut buf, None).unwrap(), 1);
+    assert_eq!(buf[0], b'x');
+}

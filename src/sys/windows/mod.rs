@@ -145,22 +145,26 @@ pub(crate) fn hear_unreachable_when_connected(socket: &socket2::Socket, family: 
         return;
     }
     let report: u32 = u32::from(socket.peer_addr().is_ok());
-    let mut returned = 0u32;
-    // SAFETY: the input is a live BOOL-sized local, with its size; no output buffer; the
-    // handle is owned by `socket`; no overlapped I/O.
-    let _ = unsafe {
-        ws::WSAIoctl(
-            handle(raw_socket(socket)),
-            ws::SIO_UDP_CONNRESET,
-            (&report as *const u32).cast(),
-            mem::size_of_val(&report) as u32,
-            std::ptr::null_mut(),
-            0,
-            &mut returned,
-            std::ptr::null_mut(),
-            None,
-        )
-    };
+    // Port unreachable (WSAECONNRESET), and TTL expired (WSAENETRESET), which would
+    // otherwise fail an unconnected socket's receive just the same.
+    for control in [ws::SIO_UDP_CONNRESET, ws::SIO_UDP_NETRESET] {
+        let mut returned = 0u32;
+        // SAFETY: the input is a live BOOL-sized local, with its size; no output buffer;
+        // the handle is owned by `socket`; no overlapped I/O.
+        let _ = unsafe {
+            ws::WSAIoctl(
+                handle(raw_socket(socket)),
+                control,
+                (&report as *const u32).cast(),
+                mem::size_of_val(&report) as u32,
+                std::ptr::null_mut(),
+                0,
+                &mut returned,
+                std::ptr::null_mut(),
+                None,
+            )
+        };
+    }
 }
 
 /// Whether a `connect` failed only because it goes on in the background: Winsock says

@@ -9,11 +9,13 @@ use super::{codes, handle, last_error, RawSocket};
 /// One entry of a `WSAPoll` set.
 pub(crate) type PollFd = ws::WSAPOLLFD;
 
-/// An entry asking for `events` on `socket`. `POLLPRI` is dropped: `WSAPoll` refuses it.
+/// An entry asking for `events` on `socket`. Only what `WSAPoll` takes in `events` is
+/// passed (reading and writing): it refuses the rest, `POLLPRI` and even `POLLERR` and
+/// `POLLHUP`, which it reports unasked.
 pub(crate) fn pollfd(socket: RawSocket, events: i16) -> PollFd {
     PollFd {
         fd: handle(socket),
-        events: events & !codes::POLLPRI,
+        events: events & (codes::POLLIN | ws::POLLRDBAND | codes::POLLOUT),
         revents: 0,
     }
 }

@@ -61,7 +61,11 @@ fn wsarecvmsg(socket: RawSocket) -> io::Result<ws::LPFN_WSARECVMSG> {
 /// which share a layout), its control data into `control` (emptied first).
 ///
 /// A datagram longer than the buffers fills them and is reported cut (`TRUNC`), as on
-/// Unix: Winsock fails such a receive with `WSAEMSGSIZE` instead.
+/// Unix: Winsock fails such a receive with `WSAEMSGSIZE` instead. Winsock fails it so
+/// too where only the control data did not fit, so a receive without a control buffer
+/// still gives the stack one (mmsg's own, its contents dropped and reported `CTRUNC`, as
+/// Unix reports control data nobody asked room for), and a count the stack wrote is
+/// trusted over the buffers' size.
 fn receive(
     socket: RawSocket,
     vectors: *mut ws::WSABUF,
@@ -76,13 +80,19 @@ fn receive(
         len: 0,
         buf: ptr::null_mut(),
     };
-    let mut control = control;
-    if let Some(control) = control.as_deref_mut() {
-        control.clear();
-        let buf = control.as_mut_bytes();
-        control_buf.len = mem::size_of_val(buf) as u32;
-        control_buf.buf = buf.as_mut_ptr().cast();
-    }
+    let mut spare = None;
+    let asked = control.is_some();
+    let control = match control {
+        Some(control) => control,
+        None => spare.insert(ControlBuffer::new()),
+    };
+    control.clear();
+    let buf = control.as_mut_bytes();
+    // A stack that fails the receive may leave the control length as given: a zero first
+    // header makes whatever an earlier datagram left in the buffer parse as nothing.
+    buf[..2].fill(0);
+    control_buf.len = mem::size_of_val(buf) as u32;
+    control_buf.buf = buf.as_mut_ptr().cast();
     let mut header = ws::WSAMSG {
         name: (&mut name as *mut SockAddrStorage).cast(),
         namelen: name.size_of(),
@@ -91,7 +101,8 @@ fn receive(
         Control: control_buf,
         dwFlags: os_flags(flags),
     };
-    let mut received = 0u32;
+    // Not written by a failed call: then the count is not known.
+    let mut received = u32::MAX;
     // SAFETY: `header` points at `count` buffers the caller lent for the call, at `name`
     // (a SockAddrStorage, transparent over SOCKADDR_STORAGE, with its size) and at the
     // control buffer (borrowed mutably, with its size); no overlapped I/O.
@@ -104,17 +115,30 @@ fn receive(
             None,
         )
     };
-    let mut flags = header.dwFlags as i32;
+    // What the stack says of the datagram (wine also echoes the flags given, MSG_PEEK).
+    let mut flags =
+        (header.dwFlags & (ws::MSG_TRUNC | ws::MSG_CTRUNC | ws::MSG_BCAST | ws::MSG_MCAST)) as i32;
     let len = match cvt(rc) {
         Ok(()) => received as usize,
         Err(e) if e.raw_os_error() == Some(ws::WSAEMSGSIZE) => {
-            flags |= ws::MSG_TRUNC as i32;
-            capacity
+            let cut_control = flags & ws::MSG_CTRUNC as i32 != 0;
+            match received {
+                // Only the control data was cut: the datagram is whole.
+                n if n != u32::MAX && (cut_control || (n as usize) < capacity) => n as usize,
+                _ if cut_control => return Err(e),
+                _ => {
+                    flags |= ws::MSG_TRUNC as i32;
+                    capacity
+                }
+            }
         }
         Err(e) => return Err(e),
     };
-    if let Some(control) = control {
-        control.set_len(header.Control.len as usize);
+    let control_len = (header.Control.len as usize).min(ControlBuffer::CAPACITY);
+    if asked {
+        control.set_len(control_len);
+    } else if control_len > 0 {
+        flags |= ws::MSG_CTRUNC as i32;
     }
     let sender = (header.namelen > 0)
         .then(|| {
