@@ -119,6 +119,10 @@ impl AsyncSocket {
 
     /// Waits until the socket may be readable; then try `try_receive_*`. Cancel safe.
     ///
+    /// The readiness stays recorded until a `try_*` call finds the socket would block: a
+    /// receive made through [`get_ref`](Self::get_ref) instead does not clear it (on
+    /// Windows, nor re-arm the reactor), so a loop around `readable` must use `try_*`.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
@@ -139,7 +143,8 @@ impl AsyncSocket {
         self.fd.ready(Interest::READABLE).await
     }
 
-    /// Waits until the socket may be writable; then try `try_send_*`. Cancel safe.
+    /// Waits until the socket may be writable; then try `try_send_*`. Cancel safe. As with
+    /// [`readable`](Self::readable), only a `try_*` call clears the readiness.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

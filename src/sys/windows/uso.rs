@@ -24,20 +24,24 @@ pub(crate) fn honoured() -> bool {
     *HONOURED.get_or_init(|| probe().unwrap_or(false))
 }
 
-/// Sends 8 bytes as one send segmented at 4 from a loopback socket to another: the
-/// offload is honoured where two datagrams of 4 bytes arrive, the first half then the
-/// second.
+/// Segment size of the probe: a real datagram's, so that no stack minimum can turn the
+/// offload off where real sends would get it.
+const SEGMENT: usize = 1200;
+
+/// Sends two segments' worth as one segmented send from a loopback socket to another: the
+/// offload is honoured where two datagrams of one segment arrive, the first half then the
+/// second. Bounded: a loopback that drops the probe costs at most two short waits, once.
 fn probe() -> io::Result<bool> {
     let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     let (sender, receiver) = (UdpSocket::bind(loopback)?, UdpSocket::bind(loopback)?);
     sender.connect(receiver.local_addr()?)?;
     // Connected: only the sender's datagrams are received.
     receiver.connect(sender.local_addr()?)?;
-    receiver.set_read_timeout(Some(Duration::from_millis(500)))?;
+    receiver.set_read_timeout(Some(Duration::from_millis(200)))?;
 
-    let payload = *b"mmsg-uso";
+    let payload: Vec<u8> = (0..2 * SEGMENT).map(|i| (i % 251) as u8).collect();
     let mut control = [0u64; 4];
-    let control_len = cmsg::encode(&mut control, &[ControlMessage::UdpSegment(4)])?;
+    let control_len = cmsg::encode(&mut control, &[ControlMessage::UdpSegment(SEGMENT as u16)])?;
     let mut vector = ws::WSABUF {
         len: payload.len() as u32,
         buf: payload.as_ptr() as *mut u8,
@@ -69,11 +73,11 @@ fn probe() -> io::Result<bool> {
     };
     cvt(rc)?;
 
-    let mut buf = [0u8; 16];
+    let mut buf = vec![0u8; 2 * SEGMENT + 1];
     let first = receiver.recv(&mut buf)?;
-    if buf[..first] != payload[..4] {
+    if buf[..first] != payload[..SEGMENT] {
         return Ok(false);
     }
     let second = receiver.recv(&mut buf)?;
-    Ok(buf[..second] == payload[4..])
+    Ok(buf[..second] == payload[SEGMENT..])
 }
