@@ -896,6 +896,5 @@ fn control_data_with_no_room_for_it_leaves_the_datagram_whole() {
         message.flags
     );
     assert_eq!(message.address.as_ref(), Some(&from));
-    drop(message);
     assert_eq!(&buf[..4], b"defg");
 }

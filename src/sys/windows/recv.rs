@@ -146,13 +146,34 @@ fn receive(
             // bytes (at most the storage's size, which it was given) into it, or nothing.
             unsafe { SockAddr::new(name, header.namelen) }
         })
-        // A receive cut short (WSAEMSGSIZE) may leave the name unwritten: all zeroes.
-        .filter(|address| i32::from(address.family()) != super::codes::AF_UNSPEC);
+        // A receive cut short (WSAEMSGSIZE) may leave the name unwritten (all zeroes), and
+        // Windows documents the name for unconnected sockets only: a connected socket's
+        // datagrams come from its peer.
+        .filter(|address| i32::from(address.family()) != super::codes::AF_UNSPEC)
+        .or_else(|| peer(socket));
     Ok(Datagram {
         len,
         flags: MsgFlags::from_bits_retain(flags),
         sender,
     })
+}
+
+/// The connected peer's address, if the socket is connected.
+fn peer(socket: RawSocket) -> Option<SockAddr> {
+    let mut name = SockAddrStorage::zeroed();
+    let mut len = name.size_of();
+    // SAFETY: `name` is a live SockAddrStorage (transparent over SOCKADDR_STORAGE) and
+    // `len` its size, both writable for the call.
+    let rc = unsafe {
+        ws::getpeername(
+            handle(socket),
+            (&mut name as *mut SockAddrStorage).cast(),
+            &mut len,
+        )
+    };
+    // SAFETY: on success the stack wrote an address of `len` bytes (at most the storage's
+    // size) into `name`.
+    cvt(rc).ok().map(|()| unsafe { SockAddr::new(name, len) })
 }
 
 /// Receives one datagram into `message` with `WSARecvMsg`.
