@@ -92,45 +92,14 @@ pub(crate) fn send_batch<B: Batch + ?Sized>(
         return send_message(socket, Some(scratch), batch, start, map_v4, flags);
     }
     let message = batch.message(start);
-    let mapped = message
-        .address
-        .filter(|a| map_v4 && a.is_ipv4())
-        .map(ipv4_mapped);
+    let mapped = mapped(message.address, map_v4);
     let address = mapped.as_ref().or(message.address);
-    let segment = [ControlMessage::UdpSegment(run.segment as u16)];
-    scratch.control.clear();
-    scratch
-        .control
-        .resize(cmsg::words(control::space(&segment)), 0);
-    let control_len = cmsg::encode(&mut scratch.control, &segment)?;
-    let header = ws::WSAMSG {
-        name: address.map_or(ptr::null_mut(), |a| a.as_ptr() as *mut ws::SOCKADDR),
-        namelen: address.map_or(0, SockAddr::len),
-        lpBuffers: scratch.iovecs.as_mut_ptr(),
-        dwBufferCount: scratch.iovecs.len() as u32,
-        Control: ws::WSABUF {
-            len: control_len as u32,
-            buf: scratch.control.as_mut_ptr().cast(),
-        },
-        dwFlags: 0,
-    };
+    let control = encode(
+        &mut scratch.control,
+        &[ControlMessage::UdpSegment(run.segment as u16)],
+    )?;
     scratch.segment = Some(run.segment);
-    let mut sent = 0u32;
-    // SAFETY: `header` points at `scratch.iovecs` (which point into `batch`'s vectors), at
-    // `scratch.control`, and at the destination in `batch` or `mapped`: all borrowed and
-    // not resized since the pointers were taken, until the call returns; the lengths are
-    // those of the same objects. No overlapped I/O.
-    let rc = unsafe {
-        ws::WSASendMsg(
-            handle(socket),
-            &header,
-            os_flags(flags),
-            &mut sent,
-            ptr::null_mut(),
-            None,
-        )
-    };
-    cvt(rc)?;
+    send_buffers(socket, address, &scratch.iovecs, control, flags)?;
     let last = start + run.count - 1;
     for index in start..last {
         batch.set_bytes_sent(index, run.segment);
@@ -149,37 +118,75 @@ fn send_message<B: Batch + ?Sized>(
     flags: i32,
 ) -> io::Result<usize> {
     let message = batch.message(index);
-    let mapped = message
-        .address
-        .filter(|a| map_v4 && a.is_ipv4())
-        .map(ipv4_mapped);
+    let mapped = mapped(message.address, map_v4);
     let address = mapped.as_ref().or(message.address);
-    let mut control = ws::WSABUF {
-        len: 0,
-        buf: ptr::null_mut(),
+    let control = match scratch {
+        Some(scratch) if !message.control_messages.is_empty() => {
+            encode(&mut scratch.control, message.control_messages)?
+        }
+        _ => &mut [],
     };
-    let messages = message.control_messages;
-    if let (false, Some(scratch)) = (messages.is_empty(), scratch) {
-        scratch.control.clear();
-        scratch
-            .control
-            .resize(cmsg::words(control::space(messages)), 0);
-        control.len = cmsg::encode(&mut scratch.control, messages)? as u32;
-        control.buf = scratch.control.as_mut_ptr().cast();
-    }
+    // SAFETY: `IoSlice` is ABI-compatible with WSABUF on Windows (std guarantees it), so
+    // the vectors can be viewed as the WSABUFs Winsock takes, for as long as they live.
+    let buffers = unsafe {
+        std::slice::from_raw_parts(
+            message.vectors.as_ptr().cast::<ws::WSABUF>(),
+            message.vectors.len(),
+        )
+    };
+    let sent = send_buffers(socket, address, buffers, control, flags)?;
+    batch.set_bytes_sent(index, sent);
+    Ok(1)
+}
+
+/// The IPv4-mapped form of `address` where an IPv6 socket must send it so.
+fn mapped(address: Option<&SockAddr>, map_v4: bool) -> Option<SockAddr> {
+    address.filter(|a| map_v4 && a.is_ipv4()).map(ipv4_mapped)
+}
+
+/// `messages` encoded into `control` (resized to fit, zeroed first): the control buffer.
+fn encode<'c>(
+    control: &'c mut Vec<u64>,
+    messages: &[ControlMessage<'_>],
+) -> io::Result<&'c mut [u64]> {
+    control.clear();
+    control.resize(cmsg::words(control::space(messages)), 0);
+    let len = cmsg::encode(control, messages)?;
+    Ok(&mut control[..cmsg::words(len)])
+}
+
+/// One `WSASendMsg` of `buffers` to `address` (none: the connected peer) with the encoded
+/// control messages in `control` (none where it is empty); the bytes sent.
+fn send_buffers(
+    socket: RawSocket,
+    address: Option<&SockAddr>,
+    buffers: &[ws::WSABUF],
+    control: &mut [u64],
+    flags: i32,
+) -> io::Result<usize> {
+    let control = match control {
+        [] => ws::WSABUF {
+            len: 0,
+            buf: ptr::null_mut(),
+        },
+        words => ws::WSABUF {
+            len: std::mem::size_of_val(words) as u32,
+            buf: words.as_mut_ptr().cast(),
+        },
+    };
     let header = ws::WSAMSG {
         name: address.map_or(ptr::null_mut(), |a| a.as_ptr() as *mut ws::SOCKADDR),
         namelen: address.map_or(0, SockAddr::len),
-        lpBuffers: message.vectors.as_ptr() as *mut ws::WSABUF,
-        dwBufferCount: message.vectors.len() as u32,
+        lpBuffers: buffers.as_ptr() as *mut ws::WSABUF,
+        dwBufferCount: buffers.len() as u32,
         Control: control,
         dwFlags: 0,
     };
     let mut sent = 0u32;
-    // SAFETY: every pointer in `header` points into `batch` (its vectors, `IoSlice` being
-    // ABI-compatible with WSABUF, and its address), into `mapped` or into the scratch, all
-    // borrowed and unmoved until the call returns; the lengths are those of the same
-    // objects. No overlapped I/O: the call completes before it returns.
+    // SAFETY: every pointer in `header` points into `address`, `buffers` (whose own
+    // pointers point into the caller's vectors) or `control`, all borrowed for the whole
+    // call, with their true lengths. Winsock only reads them. No overlapped I/O: the call
+    // completes before it returns.
     let rc = unsafe {
         ws::WSASendMsg(
             handle(socket),
@@ -191,8 +198,7 @@ fn send_message<B: Batch + ?Sized>(
         )
     };
     cvt(rc)?;
-    batch.set_bytes_sent(index, sent as usize);
-    Ok(1)
+    Ok(sent as usize)
 }
 
 #[cfg(test)]
