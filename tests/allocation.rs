@@ -195,6 +195,35 @@ fn a_batch_with_udp_segment_control_messages() {
     udp_segment_batches("sendmmsg", &sender, &rs, &addresses);
 }
 
+/// Sends call `call`'s 16 messages, its header and `body` each, alternately to the two
+/// `addresses`, each with `control`: what `send_messages` returned, the allocations it
+/// made, and each message's `bytes_sent`.
+fn send_with_control(
+    sender: &Socket,
+    call: usize,
+    body: &[u8],
+    addresses: &[SockAddr],
+    control: &[ControlMessage<'_>],
+) -> (std::io::Result<usize>, usize, Vec<usize>) {
+    let headers: Vec<[u8; 12]> = (0..16).map(|i| header(call, i)).collect();
+    let vectors: Vec<[IoSlice; 2]> = headers
+        .iter()
+        .map(|h| [IoSlice::new(h), IoSlice::new(body)])
+        .collect();
+    let mut batch: Vec<OutputMessage> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| OutputMessage::new(Some(&addresses[i % 2]), v).with_control_messages(control))
+        .collect();
+    let (sent, allocations) =
+        allocations_in(|| sender.send_messages(&mut batch, MsgFlags::empty(), None));
+    (
+        sent,
+        allocations,
+        batch.iter().map(|m| m.bytes_sent).collect(),
+    )
+}
+
 /// 16 messages per call, each of 650 bytes in two vectors with `UdpSegment(200)`: 4
 /// datagrams each, alternating between two receivers.
 fn udp_segment_batches(what: &str, sender: &Socket, receivers: &[Socket], addresses: &[SockAddr]) {
@@ -204,23 +233,11 @@ fn udp_segment_batches(what: &str, sender: &Socket, receivers: &[Socket], addres
     assert_steady_state_sends(
         what,
         |call| {
-            let headers: Vec<[u8; 12]> = (0..16).map(|i| header(call, i)).collect();
-            let vectors: Vec<[IoSlice; 2]> = headers
-                .iter()
-                .map(|h| [IoSlice::new(h), IoSlice::new(&body)])
-                .collect();
-            let mut batch: Vec<OutputMessage> = vectors
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    OutputMessage::new(Some(&addresses[i % 2]), v).with_control_messages(&control)
-                })
-                .collect();
-            let (sent, allocations) =
-                allocations_in(|| sender.send_messages(&mut batch, MsgFlags::empty(), None));
+            let (sent, allocations, bytes) =
+                send_with_control(sender, call, &body, addresses, &control);
             let sent = sent.expect("UDP_SEGMENT on loopback");
             assert_eq!(sent, 16);
-            assert!(batch.iter().all(|m| m.bytes_sent == 650));
+            assert!(bytes.iter().all(|&b| b == 650));
             (sent, allocations)
         },
         |call| {
@@ -279,23 +296,11 @@ fn pktinfo_batches(what: &str, sender: &Socket, receivers: &[Socket], addresses:
     assert_steady_state_sends(
         what,
         |call| {
-            let headers: Vec<[u8; 12]> = (0..16).map(|i| header(call, i)).collect();
-            let vectors: Vec<[IoSlice; 2]> = headers
-                .iter()
-                .map(|h| [IoSlice::new(h), IoSlice::new(&body)])
-                .collect();
-            let mut batch: Vec<OutputMessage> = vectors
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    OutputMessage::new(Some(&addresses[i % 2]), v).with_control_messages(&control)
-                })
-                .collect();
-            let (sent, allocations) =
-                allocations_in(|| sender.send_messages(&mut batch, MsgFlags::empty(), None));
+            let (sent, allocations, bytes) =
+                send_with_control(sender, call, &body, addresses, &control);
             let sent = sent.expect("IP_PKTINFO on loopback");
             assert_eq!(sent, 16);
-            assert!(batch.iter().all(|m| m.bytes_sent == 312));
+            assert!(bytes.iter().all(|&b| b == 312));
             (sent, allocations)
         },
         |call| {
