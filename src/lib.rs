@@ -4,7 +4,10 @@
 //! `g_socket_send_messages()` does: each message has its own destination and is gathered
 //! from several buffers, a whole batch goes to the kernel in one `sendmmsg`, blocking
 //! sockets wait for room, non-blocking ones return what was sent, errors come only when
-//! nothing was sent, and a [`Cancellable`] interrupts any wait.
+//! nothing was sent, and a [`Cancellable`] interrupts any wait. The same API and rules hold
+//! on Windows, where a batch goes out as a loop of `WSASendMsg` calls (Winsock has no
+//! batch call); Unix-only items (Unix sockets, descriptor passing) are compiled on Unix
+//! only.
 //!
 //! ```
 //! use std::io::{IoSlice, IoSliceMut};

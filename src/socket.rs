@@ -28,8 +28,9 @@ const NO_TIMEOUT: u64 = u64::MAX;
 /// A datagram socket that sends and receives many messages per system call.
 ///
 /// The descriptor is always non-blocking; "blocking" mode (the default, as in GLib) means that
-/// calls wait with `poll()` on the socket and on the [`Cancellable`]'s wake-up descriptor,
-/// each wait bounded by the socket [`timeout`](Self::timeout).
+/// calls wait with `poll()` (`WSAPoll()` on Windows) on the socket and on the
+/// [`Cancellable`]'s wake-up descriptor, each wait bounded by the socket
+/// [`timeout`](Self::timeout).
 ///
 /// ```
 /// use std::io::IoSlice;
