@@ -381,8 +381,9 @@ impl Socket {
 
     /// Sends with a loop of `sendmsg` (and receives with `recvmsg`) instead of
     /// `sendmmsg`/`recvmmsg`: the portable path, same behaviour, one call per datagram.
-    /// Where the batch calls do not exist this is always on. The `portable` cargo feature
-    /// makes it the default.
+    /// Where the batch calls do not exist this is always on (on Windows a segmented run
+    /// still goes as one call, where the stack has segmentation offload). The `portable`
+    /// cargo feature makes it the default.
     ///
     /// ```
     /// let s = mmsg::Socket::new(mmsg::Domain::IPV4, mmsg::Type::DGRAM, None)?;
