@@ -18,6 +18,18 @@ mod windows;
 #[cfg(windows)]
 use windows as os;
 
+/// `set_udp_gro` where the OS has no receive offload mmsg uses: turning it on is
+/// `Unsupported`; turning it off succeeds, as it always is (so that code that makes sure it
+/// is off, as on Linux, runs everywhere).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn no_receive_offload(enabled: bool) -> std::io::Result<()> {
+    if enabled {
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(feature = "tokio")]
 pub(crate) use os::tokio;
 pub(crate) use os::{

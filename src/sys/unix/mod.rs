@@ -260,15 +260,10 @@ fn set_udp_option(
     cvt(rc as isize).map(drop)
 }
 
-/// No `UDP_GRO` here: turning it on is `Unsupported`; turning it off succeeds, as it
-/// always is.
+/// No `UDP_GRO` here.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) fn set_udp_gro(_socket: &socket2::Socket, enabled: bool) -> io::Result<()> {
-    if enabled {
-        Err(io::Error::from(io::ErrorKind::Unsupported))
-    } else {
-        Ok(())
-    }
+    super::no_receive_offload(enabled)
 }
 
 /// Asks for `size` bytes of receive buffer: with `SO_RCVBUFFORCE` past the system's limit

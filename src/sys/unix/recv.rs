@@ -131,17 +131,8 @@ pub(crate) fn recv_batch(
         });
     }
     // SAFETY: `headers` holds `count` headers pointing into `messages` and `names`, borrowed
-    // for the whole call and not resized since the pointers were taken; no timeout pointer.
-    let rc = unsafe {
-        libc::recvmmsg(
-            fd,
-            headers.as_mut_ptr(),
-            count as _,
-            flags as _,
-            std::ptr::null_mut(),
-        )
-    };
-    let received = cvt(rc as isize)?;
+    // for the whole call and not resized since the pointers were taken.
+    let received = unsafe { recvmmsg(fd, headers, flags) }?;
     for ((message, header), name) in messages
         .iter_mut()
         .zip(headers.iter())
@@ -151,6 +142,32 @@ pub(crate) fn recv_batch(
         finish(message, &header.msg_hdr, header.msg_len as usize, name);
     }
     Ok(received)
+}
+
+/// `recvmmsg` into every header of `headers`, with no timeout: how many were filled.
+///
+/// # Safety
+/// Every pointer in `headers` (name, vectors and what they point at, control buffer) is
+/// valid for writes of the length beside it for the whole call.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+#[inline]
+unsafe fn recvmmsg(
+    fd: RawFd,
+    headers: &mut [libc::mmsghdr],
+    flags: libc::c_int,
+) -> io::Result<usize> {
+    // SAFETY: `headers` is a live, writable array of its length; what its pointers point at
+    // is the caller's promise; no timeout pointer.
+    let rc = unsafe {
+        libc::recvmmsg(
+            fd,
+            headers.as_mut_ptr(),
+            headers.len() as _,
+            flags as _,
+            std::ptr::null_mut(),
+        )
+    };
+    cvt(rc as isize)
 }
 
 /// No `recvmmsg` here: the engine never asks (the portable path is forced on).
@@ -348,17 +365,8 @@ pub(crate) fn recv_buffers(
             // SAFETY: `headers` holds `count` headers pointing into `iovecs` (which point
             // into `data`), `names` and `controls`: laid out for this memory (`layout`, the
             // same addresses and lengths as now, all borrowed mutably for the whole call) and
-            // not resized since; no timeout pointer.
-            let rc = unsafe {
-                libc::recvmmsg(
-                    fd,
-                    headers.as_mut_ptr(),
-                    count as _,
-                    flags as _,
-                    std::ptr::null_mut(),
-                )
-            };
-            match cvt(rc as isize) {
+            // not resized since.
+            match unsafe { recvmmsg(fd, headers, flags) } {
                 Ok(received) => {
                     for i in 0..received {
                         let header = &headers[i];

@@ -272,15 +272,9 @@ pub(crate) fn gso_supported(socket: &socket2::Socket, family: i32) -> bool {
         && uso::honoured()
 }
 
-/// Receive offload (URO) is not used on Windows: turning it on is `Unsupported`; turning
-/// it off succeeds, as it always is (so that code that makes sure it is off, as on Linux,
-/// runs here too).
+/// Receive offload (URO) is not used on Windows.
 pub(crate) fn set_udp_gro(_socket: &socket2::Socket, enabled: bool) -> io::Result<()> {
-    if enabled {
-        Err(io::Error::from(io::ErrorKind::Unsupported))
-    } else {
-        Ok(())
-    }
+    super::no_receive_offload(enabled)
 }
 
 /// Asks for `size` bytes of receive buffer (`SO_RCVBUF`).
