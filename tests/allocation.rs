@@ -477,17 +477,7 @@ fn send_64(sender: &Socket, to: &SockAddr, call: usize, body: &[u8], coalesced: 
         .map(|i| [&header(call, i)[..], body].concat())
         .collect();
     if coalesced {
-        let vectors: Vec<[IoSlice; 1]> = datagrams.iter().map(|d| [IoSlice::new(d)]).collect();
-        let mut batch: Vec<OutputMessage> = vectors
-            .iter()
-            .map(|v| OutputMessage::new(Some(to), v))
-            .collect();
-        assert_eq!(
-            sender
-                .send_messages(&mut batch, MsgFlags::empty(), None)
-                .unwrap(),
-            64
-        );
+        send_bodies(sender, to, &datagrams);
     } else {
         for datagram in &datagrams {
             sender.send_to(to, datagram, None).unwrap();

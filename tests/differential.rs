@@ -108,12 +108,9 @@ const SENDER_PICKS: &[usize] = if cfg!(unix) {
 const TRAFFIC_CLASS: bool = cfg!(unix);
 /// Receive offload (UDP_GRO): Linux's.
 const RECEIVE_OFFLOAD: bool = cfg!(any(target_os = "linux", target_os = "android"));
-/// What a send to a Unix path nobody listens on fails with (no such destination on
-/// Windows: `WSAECONNREFUSED`, never met).
-#[cfg(unix)]
-const ECONNREFUSED: i32 = libc::ECONNREFUSED;
-#[cfg(windows)]
-const ECONNREFUSED: i32 = 10061;
+// What a send to a Unix path nobody listens on fails with (no such destination on
+// Windows: `WSAECONNREFUSED`, never met).
+use common::os_error::ECONNREFUSED;
 /// (level, type) of the traffic-class control messages sent, `IP_TOS` and `IPV6_TCLASS`
 /// (never sent on Windows: see TRAFFIC_CLASS).
 #[cfg(unix)]

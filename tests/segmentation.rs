@@ -417,17 +417,7 @@ fn still_coalesces(sender: &Socket, count: usize, size: usize) -> bool {
     r.set_timeout(Some(PATIENCE));
     let to = r.local_address().unwrap();
     let bodies: Vec<Vec<u8>> = (0..count).map(|i| payload(i as u64, size)).collect();
-    let vectors: Vec<[IoSlice; 1]> = bodies.iter().map(|b| [IoSlice::new(b)]).collect();
-    let mut batch: Vec<OutputMessage> = vectors
-        .iter()
-        .map(|v| OutputMessage::new(Some(&to), v))
-        .collect();
-    assert_eq!(
-        sender
-            .send_messages(&mut batch, MsgFlags::empty(), None)
-            .unwrap(),
-        count
-    );
+    send_bodies(sender, &to, &bodies);
     let mut received = mmsg::ReceiveBatch::new(count, mmsg::ReceiveBatch::OFFLOAD_BUFFER_SIZE);
     let (mut got, mut buffers) = (Vec::new(), 0);
     while got.len() < count {

@@ -36,6 +36,19 @@ fn send(sender: &Socket, bodies: &[Vec<u8>], c: Option<&Cancellable>) -> io::Res
     sender.send_messages(&mut batch, MsgFlags::empty(), c)
 }
 
+/// Messages to the connected peer, one per vector set, with `bytes_sent` marked 777: what
+/// a send leaves alone keeps the mark.
+fn marked<'a>(vectors: &'a [[IoSlice<'a>; 1]]) -> Vec<OutputMessage<'a>> {
+    vectors
+        .iter()
+        .map(|v| {
+            let mut m = OutputMessage::new(None, v);
+            m.bytes_sent = 777;
+            m
+        })
+        .collect()
+}
+
 /// Drains everything queued on `receiver` (non-blocking) and checks it is `expected`.
 fn drain_exactly(receiver: &Socket, expected: &[Vec<u8>]) {
     let got: Vec<Vec<u8>> = receive_n(receiver, expected.len(), 200)
@@ -452,14 +465,7 @@ fn bytes_sent_of_messages_not_sent_is_left_as_it_was() {
     a.set_blocking(false);
     let all = bodies(2000);
     let vectors: Vec<[IoSlice; 1]> = all.iter().map(|b| [IoSlice::new(b)]).collect();
-    let mut batch: Vec<OutputMessage> = vectors
-        .iter()
-        .map(|v| {
-            let mut m = OutputMessage::new(None, v);
-            m.bytes_sent = 777;
-            m
-        })
-        .collect();
+    let mut batch = marked(&vectors);
     let fit = a
         .send_messages(&mut batch, MsgFlags::empty(), None)
         .unwrap();
@@ -529,12 +535,6 @@ fn dontwait_never_waits_for_room_on_a_blocking_socket() {
     assert_nothing_queued(&b);
 }
 
-/// The OS's error number for a datagram too large to send.
-#[cfg(unix)]
-const EMSGSIZE: i32 = libc::EMSGSIZE;
-#[cfg(windows)]
-const EMSGSIZE: i32 = 10040; // WSAEMSGSIZE
-
 /// The same rule where the batch stops at a message the OS refuses (too large for UDP):
 /// the count of those before it, their `bytes_sent` written, the rest's left alone; the
 /// refused message's own error comes when it is sent again, and after it the batch goes on.
@@ -545,14 +545,7 @@ fn bytes_sent_of_messages_after_a_refused_one_is_left_as_it_was() {
     let mut all = bodies(6);
     all[3] = payload(3, 65_508); // one byte more than an IPv4 UDP datagram carries
     let vectors: Vec<[IoSlice; 1]> = all.iter().map(|b| [IoSlice::new(b)]).collect();
-    let mut batch: Vec<OutputMessage> = vectors
-        .iter()
-        .map(|v| {
-            let mut m = OutputMessage::new(None, v);
-            m.bytes_sent = 777;
-            m
-        })
-        .collect();
+    let mut batch = marked(&vectors);
     assert_eq!(
         a.send_messages(&mut batch, MsgFlags::empty(), None)
             .unwrap(),
@@ -563,7 +556,7 @@ fn bytes_sent_of_messages_after_a_refused_one_is_left_as_it_was() {
     let err = a
         .send_messages(&mut batch[3..], MsgFlags::empty(), None)
         .unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(EMSGSIZE), "{err:?}");
+    assert_eq!(err.raw_os_error(), Some(os_error::EMSGSIZE), "{err:?}");
     assert!(batch[3..].iter().all(|m| m.bytes_sent == 777));
     // Not kept: the next call, past the refused message, sends the rest.
     assert_eq!(

@@ -153,6 +153,12 @@ pub fn send_sizes(sender: &Socket, to: &SockAddr, sizes: &[usize]) -> Vec<Vec<u8
         .enumerate()
         .map(|(i, &n)| payload(i as u64, n))
         .collect();
+    send_bodies(sender, to, &bodies);
+    bodies
+}
+
+/// Sends `bodies` from `sender` to `to` as one batch, a datagram each; asserts they all went.
+pub fn send_bodies(sender: &Socket, to: &SockAddr, bodies: &[Vec<u8>]) {
     let vectors: Vec<[IoSlice; 1]> = bodies.iter().map(|b| [IoSlice::new(b)]).collect();
     let mut batch: Vec<OutputMessage> = vectors
         .iter()
@@ -162,9 +168,8 @@ pub fn send_sizes(sender: &Socket, to: &SockAddr, sizes: &[usize]) -> Vec<Vec<u8
         sender
             .send_messages(&mut batch, MsgFlags::empty(), None)
             .unwrap(),
-        sizes.len()
+        bodies.len()
     );
-    bodies
 }
 
 /// Packets the kernel's per-CPU input queues dropped so far (all CPUs, the whole machine;
@@ -184,11 +189,16 @@ pub fn backlog_drops() -> u64 {
 /// libc's on Unix, Winsock's `WSAE*` on Windows (winerror.h values).
 pub mod os_error {
     #[cfg(unix)]
+    pub const ECONNREFUSED: i32 = libc::ECONNREFUSED;
+    #[cfg(unix)]
     pub const EDESTADDRREQ: i32 = libc::EDESTADDRREQ;
     #[cfg(unix)]
     pub const EMSGSIZE: i32 = libc::EMSGSIZE;
     #[cfg(unix)]
     pub const EOPNOTSUPP: i32 = libc::EOPNOTSUPP;
+    /// `WSAECONNREFUSED`.
+    #[cfg(windows)]
+    pub const ECONNREFUSED: i32 = 10061;
     /// `WSAEDESTADDRREQ`.
     #[cfg(windows)]
     pub const EDESTADDRREQ: i32 = 10039;
