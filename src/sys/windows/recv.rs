@@ -16,7 +16,11 @@ use crate::message::InputMessage;
 
 /// Nothing to reuse: each receive's header and sender address live on the stack.
 #[derive(Default)]
-pub(crate) struct RecvScratch;
+pub(crate) struct RecvScratch {
+    /// The control buffer the stack is given when the caller gave none (see `receive`),
+    /// reused from call to call.
+    spare: ControlBuffer,
+}
 
 /// What the stack reported for one datagram.
 struct Datagram {
@@ -58,20 +62,22 @@ fn wsarecvmsg(socket: RawSocket) -> io::Result<ws::LPFN_WSARECVMSG> {
 }
 
 /// Receives one datagram into `count` buffers at `vectors` (`IoSliceMut`s or `WSABUF`s,
-/// which share a layout), its control data into `control` (emptied first).
+/// which share a layout), its control data into `control` (emptied first): the caller's
+/// where `asked`, else a spare whose contents are dropped.
 ///
 /// A datagram longer than the buffers fills them and is reported cut (`TRUNC`), as on
 /// Unix: Winsock fails such a receive with `WSAEMSGSIZE` instead. Winsock fails it so
-/// too where only the control data did not fit, so a receive without a control buffer
-/// still gives the stack one (mmsg's own, its contents dropped and reported `CTRUNC`, as
-/// Unix reports control data nobody asked room for), and a count the stack wrote is
-/// trusted over the buffers' size.
+/// too where only the control data did not fit, so a receive the caller gave no control
+/// buffer still gives the stack one (control data it brings is reported `CTRUNC`, as Unix
+/// reports control data nobody asked room for), and a count the stack wrote is trusted
+/// over the buffers' size.
 fn receive(
     socket: RawSocket,
     vectors: *mut ws::WSABUF,
     count: usize,
     capacity: usize,
-    control: Option<&mut ControlBuffer>,
+    control: &mut ControlBuffer,
+    asked: bool,
     flags: i32,
 ) -> io::Result<Datagram> {
     let function = wsarecvmsg(socket)?.ok_or(io::ErrorKind::Unsupported)?;
@@ -79,12 +85,6 @@ fn receive(
     let mut control_buf = ws::WSABUF {
         len: 0,
         buf: ptr::null_mut(),
-    };
-    let mut spare = None;
-    let asked = control.is_some();
-    let control = match control {
-        Some(control) => control,
-        None => spare.insert(ControlBuffer::new()),
     };
     control.clear();
     let buf = control.as_mut_bytes();
@@ -179,21 +179,16 @@ fn peer(socket: RawSocket) -> Option<SockAddr> {
 /// Receives one datagram into `message` with `WSARecvMsg`.
 pub(crate) fn recv_one(
     socket: RawSocket,
-    _scratch: &mut RecvScratch,
+    scratch: &mut RecvScratch,
     message: &mut InputMessage<'_, '_>,
     flags: i32,
 ) -> io::Result<()> {
     let capacity = message.vectors.iter().map(|v| v.len()).sum();
     let vectors = message.vectors.as_mut_ptr().cast::<ws::WSABUF>();
     let count = message.vectors.len();
-    let datagram = receive(
-        socket,
-        vectors,
-        count,
-        capacity,
-        message.control.as_deref_mut(),
-        flags,
-    )?;
+    let asked = message.control.is_some();
+    let control = message.control.as_deref_mut().unwrap_or(&mut scratch.spare);
+    let datagram = receive(socket, vectors, count, capacity, control, asked, flags)?;
     message.bytes_received = datagram.len;
     message.flags = datagram.flags;
     message.address = datagram.sender;
@@ -256,8 +251,16 @@ pub(crate) fn recv_buffers(
             buf: chunk.as_mut_ptr(),
         };
         syscalls.fetch_add(1, Ordering::Relaxed);
-        let control = Some(&mut controls[received]);
-        match receive(socket, &mut vector, 1, vector.len as usize, control, flags) {
+        let control = &mut controls[received];
+        match receive(
+            socket,
+            &mut vector,
+            1,
+            vector.len as usize,
+            control,
+            true,
+            flags,
+        ) {
             Ok(datagram) => {
                 out[received] = Received {
                     len: datagram.len,
