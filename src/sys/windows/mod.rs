@@ -138,10 +138,7 @@ pub(crate) fn is_socket_error(code: i32) -> bool {
 /// once the socket is connected. Best effort: where the stack refuses, Windows' own rule
 /// stays (and the error is kept and returned like any other socket error).
 pub(crate) fn hear_unreachable_when_connected(socket: &socket2::Socket, family: i32) {
-    if family != codes::AF_INET && family != codes::AF_INET6 {
-        return;
-    }
-    if !matches!(socket.r#type(), Ok(t) if t == socket2::Type::DGRAM) {
+    if !is_udp(socket, family) {
         return;
     }
     let report: u32 = u32::from(socket.peer_addr().is_ok());
@@ -267,9 +264,13 @@ fn last_error() -> io::Error {
 /// socket, on a system whose stack was seen to cut a segmented send into datagrams
 /// (`uso::honoured`; wine, for one, accepts the option and ignores it).
 pub(crate) fn gso_supported(socket: &socket2::Socket, family: i32) -> bool {
+    is_udp(socket, family) && uso::honoured()
+}
+
+/// Whether `socket`, of address family `family`, is an IP datagram socket: UDP.
+fn is_udp(socket: &socket2::Socket, family: i32) -> bool {
     (family == codes::AF_INET || family == codes::AF_INET6)
         && matches!(socket.r#type(), Ok(t) if t == socket2::Type::DGRAM)
-        && uso::honoured()
 }
 
 /// Receive offload (URO) is not used on Windows.
